@@ -1,0 +1,133 @@
+import { colorGradingStage, isColorGradingPreset } from './color-grading.ts';
+import { filmGrainStage } from './film-grain.ts';
+import { hiresFixStage, type Img2ImgRunner } from './hires-fix.ts';
+import { type PostStage, type RawImage, throwIfAborted } from './types.ts';
+
+export type { ColorGradingPreset } from './color-grading.ts';
+export { COLOR_GRADING_PRESETS } from './color-grading.ts';
+export type { EncodedImage, EncodeOptions, OutputFormat, ThumbnailOptions } from './encode.ts';
+export { encodeImage, makeThumbnail, OUTPUT_FORMATS } from './encode.ts';
+export type { Img2ImgRequest, Img2ImgRunner } from './hires-fix.ts';
+export type { PostContext, PostStage, RawImage } from './types.ts';
+
+/**
+ * The prompt parameters that post-processing acts on (names as in the Astria API). Stages run in this fixed order:
+ *
+ *   super_resolution → hires_fix → faces → color_grading → film_grain
+ *
+ * Upscaling comes first so that every later stage works at output resolution; hires fix needs the upscaled
+ * image; grading is a global colour transform of the finished picture; grain comes last so it is neither
+ * upscaled nor colour-graded, and its size is one output pixel whatever the scale.
+ */
+export interface PostParams {
+  seed: number;
+  super_resolution?: boolean | null;
+  hires_fix?: boolean | null;
+  inpaint_faces?: boolean | null;
+  face_correct?: boolean | null;
+  face_swap?: boolean | null;
+  color_grading?: string | null;
+  film_grain?: boolean | null;
+}
+
+/** What the running worker can provide; a requested stage whose provider is missing is rejected. */
+export interface PostProviders {
+  /** A ×4 super-resolution stage, e.g. `esrganStage()` from `./esrgan/stage.ts`. */
+  superResolution?: PostStage;
+  /** The engine's img2img pipeline for the prompt's model, needed by `hires_fix`. */
+  img2img?: Img2ImgRunner;
+}
+
+/** A parameter asked for an operation this installation cannot perform; the API maps it to 422 on `field`. */
+export class PostStageUnavailableError extends Error {
+  constructor(
+    readonly field: keyof PostParams,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PostStageUnavailableError';
+  }
+}
+
+/** The stages to run for these parameters, in order; throws PostStageUnavailableError for any it cannot honour. */
+export function planPostStages(params: PostParams, providers: PostProviders = {}): PostStage[] {
+  const stages: PostStage[] = [];
+  if (params.hires_fix && !params.super_resolution) {
+    throw new PostStageUnavailableError('hires_fix', 'hires_fix requires super_resolution');
+  }
+  if (params.inpaint_faces && !params.super_resolution) {
+    throw new PostStageUnavailableError('inpaint_faces', 'inpaint_faces requires super_resolution');
+  }
+  if (params.super_resolution) {
+    if (!providers.superResolution) {
+      throw new PostStageUnavailableError('super_resolution', 'no super-resolution model is installed');
+    }
+    stages.push(providers.superResolution);
+  }
+  if (params.hires_fix) {
+    if (!providers.img2img) {
+      throw new PostStageUnavailableError('hires_fix', 'hires_fix needs an img2img pipeline for this model');
+    }
+    stages.push(hiresFixStage(providers.img2img));
+  }
+  for (const field of ['inpaint_faces', 'face_correct', 'face_swap'] as const) {
+    if (params[field]) {
+      throw new PostStageUnavailableError(field, `${field} is not supported yet (no face model installed)`);
+    }
+  }
+  if (params.color_grading != null && params.color_grading !== '') {
+    if (!isColorGradingPreset(params.color_grading)) {
+      throw new PostStageUnavailableError(
+        'color_grading',
+        `unknown color_grading ${JSON.stringify(params.color_grading)}; expected Film Velvia, Film Portra or Ektar`,
+      );
+    }
+    stages.push(colorGradingStage(params.color_grading));
+  }
+  if (params.film_grain) stages.push(filmGrainStage());
+  return stages;
+}
+
+export interface PostProgress {
+  stage: string;
+  stageIndex: number;
+  stageCount: number;
+  /** Units done and total inside the current stage. */
+  done: number;
+  total: number;
+  /** Overall fraction 0–1, each stage counting equally. */
+  fraction: number;
+}
+
+export interface RunPostOptions {
+  providers?: PostProviders;
+  signal?: AbortSignal;
+  onProgress?(p: PostProgress): void;
+}
+
+export async function runPostStages(
+  img: RawImage,
+  params: PostParams,
+  opts: RunPostOptions = {},
+): Promise<RawImage> {
+  const stages = planPostStages(params, opts.providers);
+  let current = img;
+  for (let i = 0; i < stages.length; i++) {
+    throwIfAborted(opts.signal);
+    const stage = stages[i];
+    current = await stage.run(current, {
+      seed: params.seed,
+      signal: opts.signal,
+      onProgress: (done, total) =>
+        opts.onProgress?.({
+          stage: stage.name,
+          stageIndex: i,
+          stageCount: stages.length,
+          done,
+          total,
+          fraction: (i + (total > 0 ? done / total : 1)) / stages.length,
+        }),
+    });
+  }
+  return current;
+}
