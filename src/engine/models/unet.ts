@@ -1,0 +1,273 @@
+// UNet2DConditionModel (SD 1.x structure): sinusoidal timestep embedding, ResNet blocks with time
+// conditioning, Transformer2D blocks (self-attention, cross-attention on the text states, GEGLU FF),
+// skip connections from the down path to the up path, optional ControlNet residuals.
+// Ref: https://github.com/huggingface/diffusers/blob/v0.27.2/src/diffusers/models/unets/unet_2d_condition.py
+
+import type { TensorSource } from '../checkpoint/tensor-source.ts';
+import { GraphBuilder } from '../graph/builder.ts';
+import { Layers } from '../graph/nn.ts';
+import type { TensorIndex } from './clip.ts';
+
+export type DownBlockType = 'CrossAttnDownBlock2D' | 'DownBlock2D';
+export type UpBlockType = 'CrossAttnUpBlock2D' | 'UpBlock2D';
+
+export interface UnetConfig {
+  inChannels: number;
+  outChannels: number;
+  blockOutChannels: number[];
+  layersPerBlock: number;
+  downBlockTypes: DownBlockType[];
+  upBlockTypes: UpBlockType[];
+  crossAttentionDim: number;
+  /** attention heads per resolution level (down order); SD1.5: 8 everywhere */
+  headCounts: number[];
+  transformerLayersPerBlock: number;
+  useLinearProjection: boolean;
+  normNumGroups: number;
+  normEps: number;
+  flipSinToCos: boolean;
+  freqShift: number;
+  predictionType?: 'epsilon' | 'v_prediction';
+}
+
+export interface UnetBuildOptions {
+  /** add inputs `down_residual_<k>` (one per skip connection) and `mid_residual` (ControlNet) */
+  controlResiduals?: boolean;
+}
+
+const SUPPORTED_DOWN = new Set(['CrossAttnDownBlock2D', 'DownBlock2D']);
+const SUPPORTED_UP = new Set(['CrossAttnUpBlock2D', 'UpBlock2D']);
+
+export function unetConfigFromJson(j: Record<string, unknown>): UnetConfig {
+  const blockOutChannels = (j.block_out_channels as number[]).map(Number);
+  const down = (j.down_block_types as string[]) ?? [];
+  const up = (j.up_block_types as string[]) ?? [];
+  for (const t of down) if (!SUPPORTED_DOWN.has(t)) throw new Error(`UNet down block ${t} is not supported`);
+  for (const t of up) if (!SUPPORTED_UP.has(t)) throw new Error(`UNet up block ${t} is not supported`);
+  const unsupported = [
+    'class_embed_type',
+    'addition_embed_type',
+    'encoder_hid_dim',
+    'time_cond_proj_dim',
+  ].filter((k) => j[k] !== null && j[k] !== undefined);
+  if (unsupported.length) throw new Error(`UNet config uses unsupported options: ${unsupported.join(', ')}`);
+  if ((j.mid_block_type ?? 'UNetMidBlock2DCrossAttn') !== 'UNetMidBlock2DCrossAttn') {
+    throw new Error(`UNet mid block ${String(j.mid_block_type)} is not supported`);
+  }
+  // diffusers quirk: for SD 1.x/2.x `attention_head_dim` holds the head COUNT
+  const heads = j.num_attention_heads ?? j.attention_head_dim ?? 8;
+  const headCounts = Array.isArray(heads) ? heads.map(Number) : blockOutChannels.map(() => Number(heads));
+  const tl = j.transformer_layers_per_block ?? 1;
+  if (Array.isArray(tl)) throw new Error('per-block transformer_layers_per_block is not supported');
+  return {
+    inChannels: Number(j.in_channels),
+    outChannels: Number(j.out_channels),
+    blockOutChannels,
+    layersPerBlock: Number(j.layers_per_block),
+    downBlockTypes: down as DownBlockType[],
+    upBlockTypes: up as UpBlockType[],
+    crossAttentionDim: Number(j.cross_attention_dim),
+    headCounts,
+    transformerLayersPerBlock: Number(tl),
+    useLinearProjection: Boolean(j.use_linear_projection),
+    normNumGroups: Number(j.norm_num_groups ?? 32),
+    normEps: Number(j.norm_eps ?? 1e-5),
+    flipSinToCos: j.flip_sin_to_cos === undefined ? true : Boolean(j.flip_sin_to_cos),
+    freqShift: Number(j.freq_shift ?? 0),
+  };
+}
+
+/**
+ * Infers the config from tensor shapes (diffusers names under `prefix`). Not visible in the weights:
+ * norm groups (32), eps (1e-5) and the head count: 8 per level for SD 1.x (any cross-attention width
+ * other than 1024, which also covers the tiny test models) and channels/64 for SD 2.x (1024-wide OpenCLIP
+ * context, head dim 64).
+ */
+export function detectUnetConfig(index: TensorIndex, prefix = ''): UnetConfig {
+  const has = (n: string) => index.has(prefix + n);
+  const shape = (n: string) => index.shape(prefix + n);
+  const blockOutChannels: number[] = [];
+  while (has(`down_blocks.${blockOutChannels.length}.resnets.0.conv1.weight`)) {
+    blockOutChannels.push(shape(`down_blocks.${blockOutChannels.length}.resnets.0.conv1.weight`)[0]);
+  }
+  if (!blockOutChannels.length)
+    throw new Error('no UNet down blocks found (down_blocks.0.resnets.0.conv1.weight)');
+  let layersPerBlock = 0;
+  while (has(`down_blocks.0.resnets.${layersPerBlock}.conv1.weight`)) layersPerBlock++;
+  const downBlockTypes = blockOutChannels.map((_, i) =>
+    has(`down_blocks.${i}.attentions.0.proj_in.weight`) ? 'CrossAttnDownBlock2D' : 'DownBlock2D',
+  ) as DownBlockType[];
+  const upBlockTypes = blockOutChannels.map((_, i) =>
+    has(`up_blocks.${i}.attentions.0.proj_in.weight`) ? 'CrossAttnUpBlock2D' : 'UpBlock2D',
+  ) as UpBlockType[];
+  const attnPrefix = 'mid_block.attentions.0';
+  let transformerLayersPerBlock = 0;
+  while (has(`${attnPrefix}.transformer_blocks.${transformerLayersPerBlock}.attn2.to_k.weight`))
+    transformerLayersPerBlock++;
+  const crossAttentionDim = shape(`${attnPrefix}.transformer_blocks.0.attn2.to_k.weight`)[1];
+  return {
+    inChannels: shape('conv_in.weight')[1],
+    outChannels: shape('conv_out.weight')[0],
+    blockOutChannels,
+    layersPerBlock,
+    downBlockTypes,
+    upBlockTypes,
+    crossAttentionDim,
+    headCounts: blockOutChannels.map((c) => (crossAttentionDim === 1024 ? Math.max(1, c / 64) : 8)),
+    transformerLayersPerBlock,
+    useLinearProjection: shape(`${attnPrefix}.proj_in.weight`).length === 2,
+    normNumGroups: 32,
+    normEps: 1e-5,
+    flipSinToCos: true,
+    freqShift: 0,
+  };
+}
+
+/** diffusers get_timestep_embedding frequencies, rounded as torch float32 computes them */
+export function timestepFrequencies(dim: number, freqShift: number): Float32Array {
+  const half = dim / 2;
+  const out = new Float32Array(half);
+  const c = Math.fround(-Math.log(10000));
+  for (let i = 0; i < half; i++) out[i] = Math.exp(Math.fround(Math.fround(c * i) / (half - freqShift)));
+  return out;
+}
+
+class UnetGraph {
+  readonly g = new GraphBuilder('unet');
+  readonly nn: Layers;
+  constructor(
+    src: TensorSource,
+    readonly cfg: UnetConfig,
+  ) {
+    this.nn = new Layers(this.g, src);
+  }
+
+  resnet(x: string, p: string, tembAct: string): string {
+    const { g, nn, cfg } = this;
+    let h = nn.conv2d(nn.silu(nn.groupNorm(x, `${p}.norm1`, cfg.normNumGroups, cfg.normEps)), `${p}.conv1`);
+    const t = nn.linear(tembAct, `${p}.time_emb_proj`);
+    h = g.op('Add', [h, g.op('Reshape', [t, g.constInt64([0, 0, 1, 1])])]);
+    h = nn.conv2d(nn.silu(nn.groupNorm(h, `${p}.norm2`, cfg.normNumGroups, cfg.normEps)), `${p}.conv2`);
+    const skip = nn.src.has(`${p}.conv_shortcut.weight`) ? nn.conv2d(x, `${p}.conv_shortcut`, { pad: 0 }) : x;
+    return g.op('Add', [skip, h]);
+  }
+
+  transformer2d(x: string, p: string, heads: number, context: string): string {
+    const { g, nn, cfg } = this;
+    const inner = nn.shape(`${p}.proj_in.weight`)[0];
+    const channels = nn.shape(`${p}.norm.weight`)[0];
+    // Transformer2DModel's GroupNorm uses eps 1e-6 regardless of the UNet's norm_eps
+    const normed = nn.groupNorm(x, `${p}.norm`, cfg.normNumGroups, 1e-6);
+    let h = cfg.useLinearProjection
+      ? nn.linear(nn.toTokens(normed, channels), `${p}.proj_in`)
+      : nn.toTokens(nn.conv2d(normed, `${p}.proj_in`, { pad: 0 }), inner);
+    for (let b = 0; b < cfg.transformerLayersPerBlock; b++) {
+      h = this.basicTransformerBlock(h, `${p}.transformer_blocks.${b}`, heads, inner / heads, context);
+    }
+    const out = cfg.useLinearProjection
+      ? nn.fromTokens(nn.linear(h, `${p}.proj_out`), x)
+      : nn.conv2d(nn.fromTokens(h, x), `${p}.proj_out`, { pad: 0 });
+    return g.op('Add', [out, x]);
+  }
+
+  basicTransformerBlock(h: string, p: string, heads: number, headDim: number, context: string): string {
+    const { g, nn } = this;
+    const attn = (x: string, ctx: string, a: string) => {
+      const q = nn.linear(x, `${a}.to_q`);
+      const k = nn.linear(ctx, `${a}.to_k`);
+      const v = nn.linear(ctx, `${a}.to_v`);
+      return nn.linear(nn.attention(q, k, v, heads, headDim), `${a}.to_out.0`);
+    };
+    let n = nn.layerNorm(h, `${p}.norm1`, 1e-5);
+    h = g.op('Add', [attn(n, n, `${p}.attn1`), h]);
+    n = nn.layerNorm(h, `${p}.norm2`, 1e-5);
+    h = g.op('Add', [attn(n, context, `${p}.attn2`), h]);
+    n = nn.layerNorm(h, `${p}.norm3`, 1e-5);
+    // GEGLU: proj to 2*inner, first half * gelu(second half)
+    const proj = nn.linear(n, `${p}.ff.net.0.proj`);
+    const half = nn.shape(`${p}.ff.net.0.proj.weight`)[0] / 2;
+    const [value, gate] = g.opMulti('Split', [proj, g.constInt64([half, half])], 2, { axis: -1 });
+    const ff = nn.linear(g.op('Mul', [value, nn.gelu(gate)]), `${p}.ff.net.2`);
+    return g.op('Add', [ff, h]);
+  }
+
+  timeEmbedding(t: string): string {
+    const { g, nn, cfg } = this;
+    const dim = nn.shape('time_embedding.linear_1.weight')[1];
+    const freqs = timestepFrequencies(dim, cfg.freqShift);
+    const args = g.op('Mul', [g.op('Unsqueeze', [t, g.constInt64([1])]), g.constFloat(freqs, [1, dim / 2])]);
+    const sin = g.op('Sin', [args]);
+    const cos = g.op('Cos', [args]);
+    const emb = g.op('Concat', cfg.flipSinToCos ? [cos, sin] : [sin, cos], { axis: 1 });
+    return nn.linear(nn.silu(nn.linear(emb, 'time_embedding.linear_1')), 'time_embedding.linear_2');
+  }
+
+  build(opts: UnetBuildOptions): GraphBuilder {
+    const { g, nn, cfg } = this;
+    const sample = g.input('sample', ['batch', cfg.inChannels, 'height', 'width']);
+    const timestep = g.input('timestep', ['batch']);
+    const context = g.input('encoder_hidden_states', ['batch', 'tokens', cfg.crossAttentionDim]);
+    const tembAct = nn.silu(this.timeEmbedding(timestep));
+
+    let h = nn.conv2d(sample, 'conv_in');
+    const skips: string[] = [h];
+    cfg.downBlockTypes.forEach((type, i) => {
+      for (let j = 0; j < cfg.layersPerBlock; j++) {
+        h = this.resnet(h, `down_blocks.${i}.resnets.${j}`, tembAct);
+        if (type === 'CrossAttnDownBlock2D')
+          h = this.transformer2d(h, `down_blocks.${i}.attentions.${j}`, cfg.headCounts[i], context);
+        skips.push(h);
+      }
+      if (nn.src.has(`down_blocks.${i}.downsamplers.0.conv.weight`)) {
+        h = nn.conv2d(h, `down_blocks.${i}.downsamplers.0.conv`, { stride: 2, pad: 1 });
+        skips.push(h);
+      }
+    });
+    if (opts.controlResiduals) {
+      for (let k = 0; k < skips.length; k++) {
+        const dims = ['batch', `c${k}`, `h${k}`, `w${k}`];
+        skips[k] = g.op('Add', [skips[k], g.input(`down_residual_${k}`, dims)]);
+      }
+    }
+
+    const last = cfg.headCounts[cfg.headCounts.length - 1];
+    h = this.resnet(h, 'mid_block.resnets.0', tembAct);
+    h = this.transformer2d(h, 'mid_block.attentions.0', last, context);
+    h = this.resnet(h, 'mid_block.resnets.1', tembAct);
+    if (opts.controlResiduals) h = g.op('Add', [h, g.input('mid_residual', ['batch', 'cm', 'hm', 'wm'])]);
+
+    const upHeads = [...cfg.headCounts].reverse();
+    cfg.upBlockTypes.forEach((type, i) => {
+      for (let j = 0; j <= cfg.layersPerBlock; j++) {
+        const skip = skips.pop();
+        if (!skip) throw new Error('UNet skip connections exhausted: inconsistent block structure');
+        h = this.resnet(g.op('Concat', [h, skip], { axis: 1 }), `up_blocks.${i}.resnets.${j}`, tembAct);
+        if (type === 'CrossAttnUpBlock2D')
+          h = this.transformer2d(h, `up_blocks.${i}.attentions.${j}`, upHeads[i], context);
+      }
+      if (nn.src.has(`up_blocks.${i}.upsamplers.0.conv.weight`)) {
+        h = nn.conv2d(nn.upsample2x(h), `up_blocks.${i}.upsamplers.0.conv`);
+      }
+    });
+    h = nn.silu(nn.groupNorm(h, 'conv_norm_out', cfg.normNumGroups, cfg.normEps));
+    g.output('out_sample', nn.conv2d(h, 'conv_out'), ['batch', cfg.outChannels, 'height', 'width']);
+    return g;
+  }
+}
+
+/**
+ * Inputs: `sample` [B, in, h, w], `timestep` float32 [B], `encoder_hidden_states` [B, 77, cross];
+ * with `controlResiduals`, also `down_residual_<k>` and `mid_residual`. Output: `out_sample` [B, out, h, w].
+ */
+export function buildUnetGraph(
+  src: TensorSource,
+  cfg: UnetConfig,
+  opts: UnetBuildOptions = {},
+): GraphBuilder {
+  return new UnetGraph(src, cfg).build(opts);
+}
+
+/** Skip-connection count, i.e. how many `down_residual_<k>` inputs a ControlNet must provide. */
+export function unetSkipCount(cfg: UnetConfig): number {
+  return 1 + cfg.blockOutChannels.length * cfg.layersPerBlock + (cfg.blockOutChannels.length - 1);
+}
