@@ -1,4 +1,5 @@
 import { colorGradingStage, isColorGradingPreset } from './color-grading.ts';
+import type { EsrganOptions, UpscaleOptions } from './esrgan/upscaler.ts';
 import { filmGrainStage } from './film-grain.ts';
 import { hiresFixStage, type Img2ImgRunner } from './hires-fix.ts';
 import { type PostStage, type RawImage, throwIfAborted } from './types.ts';
@@ -7,6 +8,7 @@ export type { ColorGradingPreset } from './color-grading.ts';
 export { COLOR_GRADING_PRESETS } from './color-grading.ts';
 export type { EncodedImage, EncodeOptions, OutputFormat, ThumbnailOptions } from './encode.ts';
 export { encodeImage, makeThumbnail, OUTPUT_FORMATS } from './encode.ts';
+export type { EsrganOptions, UpscaleOptions } from './esrgan/upscaler.ts';
 export type { Img2ImgRequest, Img2ImgRunner } from './hires-fix.ts';
 export type { PostContext, PostStage, RawImage } from './types.ts';
 
@@ -36,6 +38,17 @@ export interface PostProviders {
   superResolution?: PostStage;
   /** The engine's img2img pipeline for the prompt's model, needed by `hires_fix`. */
   img2img?: Img2ImgRunner;
+}
+
+/**
+ * The default `super_resolution` stage (ESRGAN thick, tiled). Imported lazily so that modules which only plan or
+ * validate stages (the API) never load onnxruntime.
+ */
+export async function createSuperResolutionStage(
+  opts: EsrganOptions & UpscaleOptions = {},
+): Promise<PostStage & { dispose(): Promise<void> }> {
+  const { esrganStage } = await import('./esrgan/upscaler.ts');
+  return esrganStage(opts);
 }
 
 /** A parameter asked for an operation this installation cannot perform; the API maps it to 422 on `field`. */
