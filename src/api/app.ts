@@ -1,0 +1,48 @@
+// The Fastify app factory: `buildApp(config, { svc })` wires one plugin per concern and the resource routes.
+// Usable with `app.inject()` in tests; `atelier serve` calls `listen` on it.
+import { randomBytes } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Config } from '../config.ts';
+import type { Services } from '../domain/context.ts';
+import './types.ts';
+import { authPlugin } from './plugins/auth.ts';
+import { bodyPlugin } from './plugins/body.ts';
+import { errorsPlugin } from './plugins/errors.ts';
+import { idempotencyPlugin } from './plugins/idempotency.ts';
+import { imageRoutes } from './routes/images/images.ts';
+import { promptRoutes } from './routes/prompts/prompts.ts';
+import { systemRoutes } from './routes/system/system.ts';
+import { tuneRoutes } from './routes/tunes/tunes.ts';
+import { normalizeUrl } from './url.ts';
+
+export interface AppDeps {
+  svc: Services;
+}
+
+export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
+    bodyLimit: config.bodyMaxBytes,
+    genReqId: () => `req_${randomBytes(8).toString('hex')}`,
+    rewriteUrl: (req) => normalizeUrl(req.url ?? '/'),
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
+  });
+  app.addHook('onSend', async (req, reply, payload) => {
+    reply.header('x-request-id', req.id);
+    return payload;
+  });
+  const opts = { svc: deps.svc };
+  await app.register(errorsPlugin);
+  await app.register(bodyPlugin, {
+    maxFileBytes: config.uploadMaxFileBytes,
+    maxFiles: config.uploadMaxFiles,
+    maxBodyBytes: config.bodyMaxBytes,
+  });
+  await app.register(authPlugin, opts);
+  await app.register(idempotencyPlugin, opts);
+  await app.register(systemRoutes, opts);
+  await app.register(tuneRoutes, opts);
+  await app.register(promptRoutes, opts);
+  await app.register(imageRoutes, opts);
+  return app;
+}

@@ -1,0 +1,71 @@
+// Body parsing for the three encodings (API.md §1, CLIENTS.md items 8–14). JSON uses Fastify's parser;
+// form-urlencoded and multipart are read as (name, value) pairs and nested Rails-style by nestFields. Multipart
+// files are buffered under per-file, file-count and whole-body caps; a part over a cap is a 413.
+import multipart from '@fastify/multipart';
+import type { FastifyInstance } from 'fastify';
+import { AppError } from '../../domain/errors.ts';
+import { type FormValue, nestFields } from '../body/brackets.ts';
+import { globalPlugin } from '../plugin.ts';
+
+export interface BodyLimits {
+  maxFileBytes: number;
+  maxFiles: number;
+  maxBodyBytes: number;
+}
+
+export const bodyPlugin = globalPlugin(async (app: FastifyInstance, limits: BodyLimits) => {
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string', bodyLimit: limits.maxBodyBytes },
+    (_req, body, done) => {
+      try {
+        done(null, nestFields(new URLSearchParams(body as string).entries()));
+      } catch (e) {
+        done(e as Error);
+      }
+    },
+  );
+
+  await app.register(multipart, {
+    throwFileSizeLimit: true,
+    limits: {
+      fileSize: limits.maxFileBytes,
+      files: limits.maxFiles,
+      fields: 1000,
+      parts: 1100,
+      fieldSize: 1024 * 1024,
+    },
+  });
+
+  app.addHook('preValidation', async (req) => {
+    if (!req.isMultipart()) return;
+    const entries: [string, FormValue][] = [];
+    let total = 0;
+    for await (const part of req.parts()) {
+      if (part.type === 'file') {
+        const data = await part.toBuffer();
+        total += data.length;
+        if (total > limits.maxBodyBytes)
+          throw new AppError('payload_too_large', 'the request body is too large');
+        entries.push([
+          part.fieldname,
+          { kind: 'file', field: part.fieldname, filename: part.filename, contentType: part.mimetype, data },
+        ]);
+      } else {
+        if (part.valueTruncated)
+          throw new AppError('payload_too_large', `field ${part.fieldname} is too large`);
+        entries.push([part.fieldname, String(part.value ?? '')]);
+      }
+    }
+    (req as { body: unknown }).body = nestFields(entries);
+  });
+});
+
+/** Astria wraps the object (`{"tune": {...}}`, `prompt[text]=…`); some clients send it flat. */
+export function unwrap(body: unknown, key: string): Record<string, unknown> {
+  const b = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
+  const inner = b[key];
+  if (inner && typeof inner === 'object' && !Array.isArray(inner))
+    return { ...(inner as Record<string, unknown>) };
+  return { ...b };
+}

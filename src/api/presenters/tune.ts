@@ -1,0 +1,48 @@
+// Tune row → Astria tune JSON (API.md §2, CLIENTS.md item 17). Pure: URLs come from the caller's context.
+import type { ImageUrlSigner } from '../../blobs/signed-urls.ts';
+import type { Tune, TuneImage } from '../../store/schema.ts';
+
+export interface PresentContext {
+  baseUrl: string;
+  signer: ImageUrlSigner;
+}
+
+const bool = (v: number | null) => (v === null ? null : v === 1);
+const IMAGE_TYPES: Record<string, string> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
+
+export function presentTune(t: Tune, images: TuneImage[], ctx: PresentContext) {
+  return {
+    id: t.id,
+    title: t.title,
+    name: t.name,
+    token: t.token,
+    branch: t.branch,
+    model_type: t.model_type,
+    base_tune_id: t.base_tune_id,
+    steps: t.steps,
+    face_crop: bool(t.face_crop),
+    training_face_correct: bool(t.training_face_correct),
+    callback: t.callback,
+    characteristics: JSON.parse(t.characteristics) as Record<string, string>,
+    args: null,
+    orig_images: images.map((i) =>
+      ctx.signer.url('tune-images', i.id, IMAGE_TYPES[i.format] ?? 'image/jpeg'),
+    ),
+    ckpt_url: null,
+    ckpt_urls: [] as string[],
+    eta: t.eta,
+    started_training_at: t.started_training_at,
+    trained_at: t.trained_at,
+    failed_at: t.failed_at,
+    expires_at: t.expires_at,
+    created_at: t.created_at,
+    updated_at: t.updated_at,
+    url: `${ctx.baseUrl}/tunes/${t.id}.json`,
+    status: t.status,
+    progress: t.progress,
+    user_error: t.user_error,
+    error_message: t.user_error,
+  };
+}
+
+export type TuneJson = ReturnType<typeof presentTune>;

@@ -1,0 +1,38 @@
+// Signed, expiring image URLs: `/images/<id>/<expires>/<sig>.jpg` for generated images and
+// `/tune-images/<id>/<expires>/<sig>.jpg` for training images. The HMAC-SHA256 signature covers id and expiry,
+// so the URL works without an API key, cannot be forged or extended, and keeps `/prompts/` and `.json` out of
+// the path (CLIENTS.md item 28). Expiry is rounded up to a bucket so repeated polls return the same URL.
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+const EXT: Record<string, string> = { 'image/jpeg': 'jpg', 'image/png': 'png', 'image/webp': 'webp' };
+
+export function extensionFor(contentType: string): string {
+  return EXT[contentType] ?? 'jpg';
+}
+
+export type ImageNamespace = 'images' | 'tune-images';
+
+function signature(secret: string, ns: ImageNamespace, id: number, expires: number): string {
+  return createHmac('sha256', secret).update(`${ns}:${id}:${expires}`).digest('base64url').slice(0, 32);
+}
+
+export interface ImageUrlSigner {
+  url(ns: ImageNamespace, id: number, contentType: string, nowMs?: number): string;
+  verify(ns: ImageNamespace, id: number, expires: number, sig: string, nowMs?: number): boolean;
+}
+
+export function createImageUrlSigner(secret: string, baseUrl: string, ttlSec: number): ImageUrlSigner {
+  const bucket = Math.min(3600, Math.max(1, Math.floor(ttlSec / 4)));
+  return {
+    url(ns, id, contentType, nowMs = Date.now()) {
+      const expires = Math.ceil((nowMs / 1000 + ttlSec) / bucket) * bucket;
+      return `${baseUrl}/${ns}/${id}/${expires}/${signature(secret, ns, id, expires)}.${extensionFor(contentType)}`;
+    },
+    verify(ns, id, expires, sig, nowMs = Date.now()) {
+      if (!Number.isSafeInteger(id) || !Number.isSafeInteger(expires) || expires * 1000 < nowMs) return false;
+      const want = Buffer.from(signature(secret, ns, id, expires));
+      const got = Buffer.from(sig);
+      return want.length === got.length && timingSafeEqual(want, got);
+    },
+  };
+}

@@ -1,0 +1,46 @@
+// `atelier serve` and `atelier worker`.
+import { buildApp } from '../api/app.ts';
+import type { Config } from '../config.ts';
+import { ensureFirstKey } from '../domain/keys.ts';
+import { openRuntime } from './runtime.ts';
+
+function onSignal(close: () => Promise<void>) {
+  let closing = false;
+  const handler = (sig: string) => {
+    if (closing) process.exit(1);
+    closing = true;
+    console.error(`${sig}: shutting down`);
+    close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}
+
+export async function serve(config: Config): Promise<number> {
+  const rt = await openRuntime(config);
+  const first = await ensureFirstKey(rt.svc.db);
+  if (first) {
+    console.log(`\nCreated the first API key (shown only once, store it now):\n\n    ${first.key}\n`);
+    console.log(`Use it as:  curl -H "Authorization: Bearer ${first.key}" ${config.publicBaseUrl}/tunes\n`);
+  }
+  const app = await buildApp(config, { svc: rt.svc });
+  await app.listen({ host: config.host, port: config.port });
+  console.log(
+    `Atelier listening on http://${config.host}:${config.port} (data: ${config.dataDir}, worker: ${rt.worker ? 'in-process' : 'off'})`,
+  );
+  onSignal(async () => {
+    await app.close();
+    await rt.close();
+  });
+  return 0;
+}
+
+export async function workerOnly(config: Config): Promise<number> {
+  const rt = await openRuntime(config, { worker: true, dispatcher: true });
+  console.log(`Atelier worker ${rt.worker?.id} running (database: ${config.databaseFile})`);
+  onSignal(() => rt.close());
+  return 0;
+}

@@ -1,0 +1,150 @@
+// The two seams behind which image generation and training plug in. `fast` (the Astria mock branch) is the first
+// implementation of each; the real engine (src/engine) and trainers (src/train) implement the same interfaces.
+import type { Scheduler, Style } from './vocab.ts';
+
+export interface ProgressEvent {
+  phase: string; // e.g. 'downloading', 'denoising', 'decoding', 'training'
+  step: number; // 1-based step within the phase
+  total: number;
+}
+
+export interface RunOptions {
+  signal: AbortSignal; // checked between steps; aborting rejects with an AbortError
+  onProgress?: (e: ProgressEvent) => void;
+}
+
+/** The tune (and LoRAs) a generation uses, as stored; weights are read from blobs by key. */
+export interface GenerationTune {
+  id: number;
+  branch: string;
+  modelType: string | null;
+  token: string;
+  name: string;
+  weightsKey: string | null;
+}
+
+/** Every parameter resolved: no blanks, defaults applied, style applied, characteristics filled. */
+export interface GenerationRequest {
+  tune: GenerationTune;
+  loras: { tuneId: number; weight: number }[];
+  text: string;
+  negativePrompt: string;
+  numImages: number;
+  width: number;
+  height: number;
+  seed: number;
+  steps: number;
+  cfgScale: number;
+  scheduler: Scheduler;
+  useLpw: boolean;
+  style: Style | null;
+  superResolution: boolean;
+  inpaintFaces: boolean;
+  hiresFix: boolean;
+  faceCorrect: boolean;
+  faceSwap: boolean;
+  colorGrading: string | null;
+  filmGrain: boolean;
+  controlnet: string | null;
+  controlnetConditioningScale: number | null;
+  controlnetTxt2img: boolean;
+  denoisingStrength: number;
+  loraScale: number | null;
+  inputImage: Buffer | null;
+  maskImage: Buffer | null;
+}
+
+export interface GeneratedImage {
+  data: Buffer;
+  contentType: 'image/jpeg' | 'image/png' | 'image/webp';
+  width: number;
+  height: number;
+}
+
+export interface GenerationResult {
+  images: GeneratedImage[];
+  /** Parameters this implementation recorded but did not apply (the fast mock lists them here). */
+  notes: string[];
+}
+
+/** What an implementation can honour; the API rejects (422) requests that need more. */
+export interface GeneratorCapabilities {
+  branches: string[];
+  schedulers: string[];
+  controlnets: string[];
+  /** prompt fields honoured when set to a non-default value (e.g. 'super_resolution', 'face_correct'). */
+  features: string[];
+  /** true for the mock: unsupported parameters are recorded as notes instead of rejected. */
+  mock: boolean;
+}
+
+export interface Generator {
+  readonly name: string;
+  capabilities(): GeneratorCapabilities;
+  generate(req: GenerationRequest, opts: RunOptions): Promise<GenerationResult>;
+}
+
+export interface TrainingImage {
+  data: Buffer;
+  format: string;
+  width: number;
+  height: number;
+}
+
+export interface TrainingRequest {
+  tuneId: number;
+  branch: string;
+  modelType: string | null;
+  token: string;
+  name: string;
+  steps: number;
+  faceCrop: boolean;
+  trainingFaceCorrect: boolean;
+  baseTuneId: number | null;
+  images: TrainingImage[];
+}
+
+export interface TrainingResult {
+  /** The trained weights (e.g. a LoRA .safetensors), or null when the tune needs none (mock, faceid). */
+  weights: Buffer | null;
+  notes: string[];
+}
+
+export interface TrainerCapabilities {
+  branches: string[];
+  modelTypes: string[];
+  mock: boolean;
+}
+
+export interface Trainer {
+  readonly name: string;
+  capabilities(): TrainerCapabilities;
+  train(req: TrainingRequest, opts: RunOptions): Promise<TrainingResult>;
+}
+
+/** The installed implementations, looked up by branch. */
+export interface Engines {
+  generators: Generator[];
+  trainers: Trainer[];
+}
+
+export function generatorFor(engines: Engines, branch: string): Generator | undefined {
+  return engines.generators.find((g) => g.capabilities().branches.includes(branch));
+}
+
+export function trainerFor(engines: Engines, branch: string, modelType: string | null): Trainer | undefined {
+  return engines.trainers.find((t) => {
+    const c = t.capabilities();
+    return c.branches.includes(branch) && c.modelTypes.includes(modelType ?? 'checkpoint');
+  });
+}
+
+export function installedBranches(engines: Engines): string[] {
+  return [...new Set(engines.trainers.flatMap((t) => t.capabilities().branches))];
+}
+
+/** Throws if the signal was aborted; call between steps. */
+export function throwIfAborted(signal: AbortSignal): void {
+  if (signal.aborted)
+    throw signal.reason instanceof Error ? signal.reason : new DOMException('aborted', 'AbortError');
+}

@@ -1,0 +1,120 @@
+// The embedded durable queue: rows in the application's database (src/store/jobs.ts holds the SQL). Jobs survive
+// restarts; a claimed job carries a lease that the worker renews by heartbeat; an expired lease is taken again.
+import { EventEmitter } from 'node:events';
+import type { Db } from '../store/db.ts';
+import { nowIso } from '../store/db.ts';
+import * as sql from '../store/jobs.ts';
+import type { Job } from '../store/schema.ts';
+import {
+  type ClaimedJob,
+  type EnqueueOptions,
+  type HeartbeatResult,
+  type JobQueue,
+  jobRetryDelayMs,
+} from './queue.ts';
+
+export interface EmbeddedQueueOptions {
+  leaseMs: number;
+  maxAttempts: number;
+  retryBaseMs: number;
+}
+
+const toClaimed = (j: Job): ClaimedJob => ({
+  id: j.id,
+  type: j.type,
+  accountId: j.account_id,
+  subjectId: j.subject_id,
+  payload: JSON.parse(j.payload),
+  attempts: j.attempts,
+  maxAttempts: j.max_attempts,
+});
+
+export class EmbeddedQueue implements JobQueue {
+  private readonly events = new EventEmitter();
+
+  constructor(
+    private readonly db: Db,
+    private readonly opts: EmbeddedQueueOptions,
+  ) {
+    this.events.setMaxListeners(100);
+  }
+
+  async enqueue(o: EnqueueOptions): Promise<number> {
+    const job = await sql.insertJob(this.db, {
+      type: o.type,
+      accountId: o.accountId,
+      subjectId: o.subjectId,
+      payload: o.payload,
+      maxAttempts: o.maxAttempts ?? this.opts.maxAttempts,
+      runAt: o.runAt ? nowIso(o.runAt.getTime()) : undefined,
+    });
+    this.events.emit('enqueued');
+    return job.id;
+  }
+
+  async claim(workerId: string, types: string[]): Promise<ClaimedJob | null> {
+    // A picked job may be taken by another worker between pick and claim: try the next pick a few times.
+    for (let i = 0; i < 5; i++) {
+      const pick = await sql.pickNextJob(this.db, types);
+      if (!pick) return null;
+      const got = await sql.tryClaimJob(this.db, pick.id, workerId, this.opts.leaseMs);
+      if (got) return toClaimed(got);
+    }
+    return null;
+  }
+
+  async heartbeat(jobId: number, workerId: string): Promise<HeartbeatResult> {
+    const r = await sql.renewLease(this.db, jobId, workerId, this.opts.leaseMs);
+    if (!r) return 'lost';
+    return r.cancel_requested ? 'cancelled' : 'ok';
+  }
+
+  async complete(jobId: number, workerId: string): Promise<void> {
+    await sql.finishJob(this.db, jobId, workerId, 'completed');
+  }
+
+  async fail(
+    jobId: number,
+    workerId: string,
+    error: string,
+    permanent: boolean,
+  ): Promise<'retrying' | 'failed'> {
+    const job = await sql.getJob(this.db, jobId);
+    if (job && !permanent && job.attempts < job.max_attempts) {
+      const runAt = nowIso(Date.now() + jobRetryDelayMs(this.opts.retryBaseMs, job.attempts));
+      if (await sql.requeueJob(this.db, jobId, workerId, runAt, error)) return 'retrying';
+    }
+    await sql.finishJob(this.db, jobId, workerId, 'failed', error);
+    return 'failed';
+  }
+
+  async cancelled(jobId: number, workerId: string): Promise<void> {
+    await sql.finishJob(this.db, jobId, workerId, 'cancelled', 'cancelled');
+  }
+
+  async cancel(type: string, subjectId: number): Promise<void> {
+    const { flaggedRunning } = await sql.cancelSubjectJobs(this.db, type, subjectId);
+    if (flaggedRunning.length)
+      this.events.emit(
+        'cancel',
+        flaggedRunning.map((j) => j.id),
+      );
+  }
+
+  async reapExpired(): Promise<ClaimedJob[]> {
+    return (await sql.reapExpiredLeases(this.db)).map(toClaimed);
+  }
+
+  async nextDueAt(types: string[]): Promise<Date | null> {
+    const at = await sql.nextDueAt(this.db, types);
+    return at ? new Date(at) : null;
+  }
+
+  on(event: 'enqueued', fn: () => void): () => void;
+  on(event: 'cancel', fn: (jobIds: number[]) => void): () => void;
+  on(event: string, fn: (...args: never[]) => void): () => void {
+    const listener = fn as (...args: unknown[]) => void;
+    this.events.on(event, listener);
+    return () => this.events.off(event, listener);
+  }
+}

@@ -1,0 +1,224 @@
+// SQL of the embedded durable queue (src/jobs/embedded-queue.ts gives it meaning). Every statement is a single
+// portable UPDATE/SELECT guarded by the row's current state, so several worker processes can share the table.
+import { sql } from 'kysely';
+import { type Db, nowIso } from './db.ts';
+import type { Job, JobStatus } from './schema.ts';
+
+export interface NewJobRow {
+  type: string;
+  accountId: number;
+  subjectId: number;
+  payload: unknown;
+  maxAttempts: number;
+  runAt?: string;
+}
+
+export async function insertJob(db: Db, j: NewJobRow): Promise<Job> {
+  const now = nowIso();
+  return db
+    .insertInto('jobs')
+    .values({
+      type: j.type,
+      account_id: j.accountId,
+      subject_id: j.subjectId,
+      payload: JSON.stringify(j.payload ?? {}),
+      status: 'queued',
+      run_at: j.runAt ?? now,
+      attempts: 0,
+      max_attempts: j.maxAttempts,
+      cancel_requested: 0,
+      created_at: now,
+      updated_at: now,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/**
+ * Running jobs whose lease ran out (their worker died or stalled): requeue them, or fail them when no attempt
+ * is left. Returns the jobs failed here so the caller can run their failure hooks.
+ */
+export async function reapExpiredLeases(db: Db, now = nowIso()): Promise<Job[]> {
+  await db
+    .updateTable('jobs')
+    .set({
+      status: 'queued',
+      lease_owner: null,
+      lease_expires_at: null,
+      updated_at: now,
+      last_error: 'lease expired',
+    })
+    .where('status', '=', 'running')
+    .where('lease_expires_at', '<', now)
+    .whereRef('attempts', '<', 'max_attempts')
+    .where('cancel_requested', '=', 0)
+    .execute();
+  return db
+    .updateTable('jobs')
+    .set({
+      status: 'failed',
+      lease_owner: null,
+      lease_expires_at: null,
+      updated_at: now,
+      last_error: 'lease expired',
+    })
+    .where('status', '=', 'running')
+    .where('lease_expires_at', '<', now)
+    .returningAll()
+    .execute();
+}
+
+/**
+ * Fair pick: among due queued jobs, prefer the account with the fewest running jobs, then the account served
+ * least recently (most starved), then the oldest job. So one account's 500 queued prompts alternate with another
+ * account's single prompt instead of running first.
+ */
+export async function pickNextJob(db: Db, types: string[], now = nowIso()): Promise<Job | undefined> {
+  return db
+    .selectFrom('jobs as j')
+    .selectAll('j')
+    .where('j.status', '=', 'queued')
+    .where('j.run_at', '<=', now)
+    .where('j.type', 'in', types)
+    .orderBy((eb) =>
+      eb
+        .selectFrom('jobs as r')
+        .select((e) => e.fn.countAll().as('n'))
+        .whereRef('r.account_id', '=', 'j.account_id')
+        .where('r.status', '=', 'running'),
+    )
+    .orderBy((eb) =>
+      eb
+        .selectFrom('jobs as s')
+        .select(sql<string>`coalesce(max(s.claimed_at), '')`.as('last'))
+        .whereRef('s.account_id', '=', 'j.account_id'),
+    )
+    .orderBy('j.id')
+    .limit(1)
+    .executeTakeFirst();
+}
+
+/** Take a picked job; false if another worker got it first. */
+export async function tryClaimJob(
+  db: Db,
+  id: number,
+  owner: string,
+  leaseMs: number,
+): Promise<Job | undefined> {
+  const now = Date.now();
+  return db
+    .updateTable('jobs')
+    .set((eb) => ({
+      status: 'running',
+      lease_owner: owner,
+      lease_expires_at: nowIso(now + leaseMs),
+      claimed_at: nowIso(now),
+      attempts: eb('attempts', '+', 1),
+      updated_at: nowIso(now),
+    }))
+    .where('id', '=', id)
+    .where('status', '=', 'queued')
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Extend the lease; undefined when this worker no longer holds the job. */
+export async function renewLease(
+  db: Db,
+  id: number,
+  owner: string,
+  leaseMs: number,
+): Promise<Pick<Job, 'cancel_requested'> | undefined> {
+  const now = Date.now();
+  return db
+    .updateTable('jobs')
+    .set({ lease_expires_at: nowIso(now + leaseMs), updated_at: nowIso(now) })
+    .where('id', '=', id)
+    .where('lease_owner', '=', owner)
+    .where('status', '=', 'running')
+    .returning(['cancel_requested'])
+    .executeTakeFirst();
+}
+
+export async function finishJob(
+  db: Db,
+  id: number,
+  owner: string,
+  status: Extract<JobStatus, 'completed' | 'failed' | 'cancelled'>,
+  error: string | null = null,
+): Promise<boolean> {
+  const r = await db
+    .updateTable('jobs')
+    .set({ status, last_error: error, lease_owner: null, lease_expires_at: null, updated_at: nowIso() })
+    .where('id', '=', id)
+    .where('lease_owner', '=', owner)
+    .where('status', '=', 'running')
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
+export async function requeueJob(
+  db: Db,
+  id: number,
+  owner: string,
+  runAt: string,
+  error: string,
+): Promise<boolean> {
+  const r = await db
+    .updateTable('jobs')
+    .set({ status: 'queued', run_at: runAt, last_error: error, lease_owner: null, lease_expires_at: null })
+    .where('id', '=', id)
+    .where('lease_owner', '=', owner)
+    .where('status', '=', 'running')
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
+/** Cancel the live jobs of a subject: queued ones at once, running ones by flag (their worker aborts). */
+export async function cancelSubjectJobs(
+  db: Db,
+  type: string,
+  subjectId: number,
+): Promise<{ cancelledQueued: number; flaggedRunning: Job[] }> {
+  const now = nowIso();
+  const q = await db
+    .updateTable('jobs')
+    .set({ status: 'cancelled', updated_at: now })
+    .where('type', '=', type)
+    .where('subject_id', '=', subjectId)
+    .where('status', '=', 'queued')
+    .executeTakeFirst();
+  const flaggedRunning = await db
+    .updateTable('jobs')
+    .set({ cancel_requested: 1, updated_at: now })
+    .where('type', '=', type)
+    .where('subject_id', '=', subjectId)
+    .where('status', '=', 'running')
+    .returningAll()
+    .execute();
+  return { cancelledQueued: Number(q.numUpdatedRows), flaggedRunning };
+}
+
+export async function getJob(db: Db, id: number): Promise<Job | undefined> {
+  return db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function listJobsOf(db: Db, type: string, subjectId: number): Promise<Job[]> {
+  return db
+    .selectFrom('jobs')
+    .selectAll()
+    .where('type', '=', type)
+    .where('subject_id', '=', subjectId)
+    .execute();
+}
+
+/** Earliest time a queued job becomes due, for the worker's idle sleep. */
+export async function nextDueAt(db: Db, types: string[]): Promise<string | undefined> {
+  const r = await db
+    .selectFrom('jobs')
+    .select((eb) => eb.fn.min('run_at').as('next'))
+    .where('status', '=', 'queued')
+    .where('type', 'in', types)
+    .executeTakeFirst();
+  return (r?.next as string | null) ?? undefined;
+}
