@@ -100,11 +100,14 @@ export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app,
   const sendIndex = (_req: unknown, reply: FastifyReply) =>
     secure(reply).header('cache-control', 'no-cache').type('text/html; charset=utf-8').send(index);
 
-  app.get('/', sendIndex);
-  app.get('/ui', sendIndex);
-  app.get('/ui/*', sendIndex);
-  app.get<{ Params: { file: string } }>('/assets/:file', async (req, reply) => {
-    const asset = assets.get(req.params.file);
+  // `public`: the API's auth hook lets these through (API.md §1: no auth on the dashboard's static files).
+  const route = { config: { public: true } };
+  app.get('/', route, sendIndex);
+  app.get('/ui', route, sendIndex);
+  app.get('/ui/*', route, sendIndex);
+  app.get<{ Params: { file: string } }>('/assets/:file', route, async (req, reply) => {
+    // The API treats a `.json` suffix as optional (API.md §1) and may strip it before routing.
+    const asset = assets.get(req.params.file) ?? assets.get(`${req.params.file}.json`);
     if (!asset) return secure(reply).code(404).type('application/json').send({ error: 'Not found' });
     return secure(reply)
       .header('cache-control', 'public, max-age=31536000, immutable')

@@ -1,5 +1,6 @@
 // Reads progress out of the API's event streams and objects. Events carry JSON; the fields read here are the
-// status/progress extension of API.md §2–§3 (`status`, `progress` 0–1) plus per-step detail when present.
+// status/progress extension of API.md §2–§3 (`status`, `progress` 0–1) plus per-step detail when present
+// (the prompt object's `progress_step`, `progress_total`, `phase`; `queue_position` if the server offers it).
 import type { SseEvent } from './sse.ts';
 
 export interface ProgressUpdate {
@@ -29,18 +30,31 @@ export function parseProgress(ev: SseEvent): ProgressUpdate | null {
     return null;
   }
   if (!data || typeof data !== 'object') return null;
-  let o = data as Record<string, unknown>;
+  return progressOf(data as Record<string, unknown>, ev.event !== 'message' ? ev.event : undefined);
+}
+
+/** Progress of an event payload or of a prompt/tune object as the API returns it. */
+export function progressOf(data: Record<string, unknown>, eventName?: string): ProgressUpdate {
+  let o = data;
   for (const wrapper of ['prompt', 'tune']) {
     const inner = o[wrapper];
     if (inner && typeof inner === 'object') o = { ...(inner as Record<string, unknown>), ...o };
   }
   const p = (o.progress && typeof o.progress === 'object' ? o.progress : {}) as Record<string, unknown>;
-  const step = num(o.step) ?? num(p.step);
-  const steps = num(o.steps_total) ?? num(o.total_steps) ?? num(p.steps) ?? num(p.total) ?? num(o.total);
+  const step = num(o.progress_step) ?? num(o.step) ?? num(p.step);
+  // `steps` alone is the prompt's diffusion-steps parameter; next to `step` it is the total of the current phase.
+  const steps =
+    num(o.progress_total) ??
+    num(o.steps_total) ??
+    num(o.total_steps) ??
+    num(p.steps) ??
+    num(p.total) ??
+    num(o.total) ??
+    (step !== undefined ? num(o.steps) : undefined);
   let progress = num(o.progress) ?? num(p.fraction) ?? num(p.progress);
   if (progress === undefined && step !== undefined && steps) progress = step / steps;
-  const update: ProgressUpdate = {
-    status: str(o.status) ?? (ev.event !== 'message' ? ev.event : undefined),
+  return {
+    status: str(o.status) ?? eventName,
     progress,
     step,
     steps,
@@ -48,7 +62,6 @@ export function parseProgress(ev: SseEvent): ProgressUpdate | null {
     queuePosition: num(o.queue_position) ?? num(o.position),
     error: str(o.user_error) ?? str(o.error),
   };
-  return update;
 }
 
 /** A one-line human description: "Step 12 of 30 · denoise", "Queued (position 3)". */

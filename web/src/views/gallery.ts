@@ -1,6 +1,6 @@
 // Gallery: each prompt with its images in a grid, live per-step progress while it runs, and a lightbox.
 import { watch } from '../api/live.ts';
-import { describeProgress } from '../api/progress.ts';
+import { describeProgress, progressOf } from '../api/progress.ts';
 import { imageUrl, type Prompt, promptState, TERMINAL_PROMPT_STATES } from '../api/types.ts';
 import { clear, h } from '../dom.ts';
 import type { AppContext } from '../main.ts';
@@ -122,13 +122,14 @@ function promptCard(initial: Prompt, ctx: AppContext): HTMLLIElement {
   show(initial);
 
   if (!TERMINAL_PROMPT_STATES.includes(promptState(initial))) {
-    progress.update(initial.progress ?? undefined, describeProgress({ status: promptState(initial) }));
+    const first = progressOf(initial);
+    progress.update(first.progress, describeProgress(first));
     watch({
       client: ctx.client,
       eventsPath: `/prompts/${initial.id}/events`,
       fetchObject: () => ctx.client.getPrompt(initial.id),
       isDone: (p) => TERMINAL_PROMPT_STATES.includes(promptState(p)),
-      toUpdate: (p) => ({ status: promptState(p), progress: p.progress ?? undefined }),
+      toUpdate: (p) => progressOf(p),
       onUpdate: (u) => progress.update(u.progress, describeProgress(u)),
       signal: ctx.signal,
     })

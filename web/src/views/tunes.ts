@@ -1,6 +1,6 @@
 // Tunes: the account's tunes with live training progress and training-photo thumbnails, plus the create form.
 import { watch } from '../api/live.ts';
-import { describeProgress } from '../api/progress.ts';
+import { describeProgress, progressOf } from '../api/progress.ts';
 import { TERMINAL_TUNE_STATES, type Tune, tuneState } from '../api/types.ts';
 import { clear, h } from '../dom.ts';
 import type { AppContext } from '../main.ts';
@@ -93,7 +93,7 @@ function tuneCard(initial: Tune, ctx: AppContext, onDeleted: () => void): HTMLLI
       eventsPath: `/tunes/${initial.id}/events`,
       fetchObject: () => ctx.client.getTune(initial.id),
       isDone: (t) => TERMINAL_TUNE_STATES.includes(tuneState(t)),
-      toUpdate: (t) => ({ status: tuneState(t), progress: t.progress ?? undefined }),
+      toUpdate: (t) => progressOf(t as unknown as Record<string, unknown>),
       onUpdate: (u) =>
         progress.update(
           u.status === 'trained' ? 1 : u.progress,
