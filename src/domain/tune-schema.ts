@@ -48,20 +48,18 @@ const list = <T extends z.ZodType>(item: T) =>
     return Array.isArray(v) ? v : [v];
   }, z.array(item).optional());
 
+const titleString = z.string().min(1).max(300);
+const nameString = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(/^[\p{L}\p{N} _-]+$/u, 'must be a class noun');
+const TITLE_HELP = 'Title; also the idempotency key per account';
+const NAME_HELP = 'Class noun: man, woman, boy, girl, baby, cat, dog, couple, style, or another noun';
+
 export const tuneCreateSchema = z.object({
-  title: z
-    .preprocess(blankToUndefined, z.string().min(1).max(300))
-    .describe('Title; also the idempotency key per account'),
-  name: z
-    .preprocess(
-      blankToUndefined,
-      z
-        .string()
-        .min(1)
-        .max(100)
-        .regex(/^[\p{L}\p{N} _-]+$/u, 'must be a class noun'),
-    )
-    .describe('Class noun: man, woman, boy, girl, baby, cat, dog, couple, style, or another noun'),
+  title: z.preprocess(blankToUndefined, titleString).describe(TITLE_HELP),
+  name: z.preprocess(blankToUndefined, nameString).describe(NAME_HELP),
   callback: zUrl('URL POSTed with {"tune": {...}} when training ends'),
   branch: zEnum(BRANCHES, 'sd15 (default), sdxl1, flux1, or fast (mock mode)'),
   model_type: modelType,
@@ -87,8 +85,8 @@ export const tuneCreateSchema = z.object({
 export type TuneCreateInput = z.output<typeof tuneCreateSchema>;
 
 export const tunePatchSchema = z.object({
-  title: tuneCreateSchema.shape.title.optional(),
-  name: tuneCreateSchema.shape.name.optional(),
+  title: z.preprocess(blankToUndefined, titleString.optional()).describe(TITLE_HELP),
+  name: z.preprocess(blankToUndefined, nameString.optional()).describe(NAME_HELP),
   characteristics,
 });
 
