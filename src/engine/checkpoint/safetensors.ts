@@ -221,6 +221,54 @@ export function writeSafetensors(
   writeRawSafetensors(path, JSON.stringify(header), blobs);
 }
 
+export interface TensorSpec {
+  name: string;
+  dtype: Dtype;
+  shape: number[];
+}
+
+/**
+ * Writes a safetensors file whose tensors are produced one at a time (for files larger than memory):
+ * the header is laid out from the specs first, then `produce(spec)` is called in order.
+ */
+export function writeSafetensorsStreaming(
+  path: string,
+  specs: TensorSpec[],
+  produce: (spec: TensorSpec) => Uint8Array | Float32Array,
+  metadata?: Record<string, string>,
+): void {
+  const header: Record<string, unknown> = {};
+  if (metadata) header.__metadata__ = metadata;
+  let offset = 0;
+  const sizes = specs.map((t) => t.shape.reduce((a, d) => a * d, 1) * DTYPE_BYTES[t.dtype]);
+  specs.forEach((t, i) => {
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + sizes[i]] };
+    offset += sizes[i];
+  });
+  let h = Buffer.from(JSON.stringify(header), 'utf8');
+  const pad = (8 - (h.byteLength % 8)) % 8;
+  if (pad) h = Buffer.concat([h, Buffer.alloc(pad, 0x20)]);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(h.byteLength));
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, len);
+    writeSync(fd, h);
+    specs.forEach((t, i) => {
+      const d = produce(t);
+      const bytes = d instanceof Float32Array ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : d;
+      if (bytes.byteLength !== sizes[i])
+        throw new Error(
+          `writeSafetensorsStreaming: ${t.name} produced ${bytes.byteLength} bytes, expected ${sizes[i]}`,
+        );
+      let done = 0;
+      while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done);
+    });
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Low-level writer: any header text (also malformed ones, for tests) followed by data blobs. */
 export function writeRawSafetensors(
   path: string,

@@ -114,3 +114,32 @@ export function buildClipGraph(src: TensorSource, cfg: ClipConfig): GraphBuilder
   g.output('penultimate_normed', nn.layerNorm(penultimate, `${P}final_layer_norm`, cfg.layerNormEps), dims);
   return g;
 }
+
+/** Every tensor (name -> shape) of a CLIPTextModel of this config (without the position_ids buffer). */
+export function clipTensorShapes(cfg: ClipConfig): Map<string, number[]> {
+  const s = new Map<string, number[]>();
+  const H = cfg.hiddenSize;
+  s.set(`${P}embeddings.token_embedding.weight`, [cfg.vocabSize, H]);
+  s.set(`${P}embeddings.position_embedding.weight`, [cfg.maxPositions, H]);
+  for (let i = 0; i < cfg.numLayers; i++) {
+    const L = `${P}encoder.layers.${i}`;
+    for (const n of ['layer_norm1', 'layer_norm2']) s.set(`${L}.${n}.weight`, [H]).set(`${L}.${n}.bias`, [H]);
+    for (const n of ['q_proj', 'k_proj', 'v_proj', 'out_proj'])
+      s.set(`${L}.self_attn.${n}.weight`, [H, H]).set(`${L}.self_attn.${n}.bias`, [H]);
+    s.set(`${L}.mlp.fc1.weight`, [cfg.intermediateSize, H]).set(`${L}.mlp.fc1.bias`, [cfg.intermediateSize]);
+    s.set(`${L}.mlp.fc2.weight`, [H, cfg.intermediateSize]).set(`${L}.mlp.fc2.bias`, [H]);
+  }
+  s.set(`${P}final_layer_norm.weight`, [H]).set(`${P}final_layer_norm.bias`, [H]);
+  return s;
+}
+
+export const SD15_CLIP: ClipConfig = {
+  vocabSize: 49408,
+  hiddenSize: 768,
+  intermediateSize: 3072,
+  numLayers: 12,
+  numHeads: 12,
+  maxPositions: 77,
+  layerNormEps: 1e-5,
+  hiddenAct: 'quick_gelu',
+};

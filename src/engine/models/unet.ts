@@ -271,3 +271,169 @@ export function buildUnetGraph(
 export function unetSkipCount(cfg: UnetConfig): number {
   return 1 + cfg.blockOutChannels.length * cfg.layersPerBlock + (cfg.blockOutChannels.length - 1);
 }
+
+type Shapes = Map<string, number[]>;
+
+function addResnetShapes(s: Shapes, p: string, cin: number, cout: number, temb: number): void {
+  s.set(`${p}.norm1.weight`, [cin]).set(`${p}.norm1.bias`, [cin]);
+  s.set(`${p}.conv1.weight`, [cout, cin, 3, 3]).set(`${p}.conv1.bias`, [cout]);
+  s.set(`${p}.time_emb_proj.weight`, [cout, temb]).set(`${p}.time_emb_proj.bias`, [cout]);
+  s.set(`${p}.norm2.weight`, [cout]).set(`${p}.norm2.bias`, [cout]);
+  s.set(`${p}.conv2.weight`, [cout, cout, 3, 3]).set(`${p}.conv2.bias`, [cout]);
+  if (cin !== cout)
+    s.set(`${p}.conv_shortcut.weight`, [cout, cin, 1, 1]).set(`${p}.conv_shortcut.bias`, [cout]);
+}
+
+function addTransformerShapes(s: Shapes, p: string, c: number, cfg: UnetConfig): void {
+  const proj = cfg.useLinearProjection ? [c, c] : [c, c, 1, 1];
+  s.set(`${p}.norm.weight`, [c]).set(`${p}.norm.bias`, [c]);
+  s.set(`${p}.proj_in.weight`, proj).set(`${p}.proj_in.bias`, [c]);
+  for (let b = 0; b < cfg.transformerLayersPerBlock; b++) {
+    const t = `${p}.transformer_blocks.${b}`;
+    for (const n of ['norm1', 'norm2', 'norm3']) s.set(`${t}.${n}.weight`, [c]).set(`${t}.${n}.bias`, [c]);
+    for (const [a, kv] of [
+      ['attn1', c],
+      ['attn2', cfg.crossAttentionDim],
+    ] as const) {
+      s.set(`${t}.${a}.to_q.weight`, [c, c])
+        .set(`${t}.${a}.to_k.weight`, [c, kv])
+        .set(`${t}.${a}.to_v.weight`, [c, kv]);
+      s.set(`${t}.${a}.to_out.0.weight`, [c, c]).set(`${t}.${a}.to_out.0.bias`, [c]);
+    }
+    s.set(`${t}.ff.net.0.proj.weight`, [8 * c, c]).set(`${t}.ff.net.0.proj.bias`, [8 * c]);
+    s.set(`${t}.ff.net.2.weight`, [c, 4 * c]).set(`${t}.ff.net.2.bias`, [c]);
+  }
+  s.set(`${p}.proj_out.weight`, proj).set(`${p}.proj_out.bias`, [c]);
+}
+
+/** Every tensor (diffusers name -> shape) a UNet of this config has, as diffusers lays it out. */
+export function unetTensorShapes(cfg: UnetConfig): Map<string, number[]> {
+  const s: Shapes = new Map();
+  const boc = cfg.blockOutChannels;
+  const temb = 4 * boc[0];
+  s.set('conv_in.weight', [boc[0], cfg.inChannels, 3, 3]).set('conv_in.bias', [boc[0]]);
+  s.set('time_embedding.linear_1.weight', [temb, boc[0]]).set('time_embedding.linear_1.bias', [temb]);
+  s.set('time_embedding.linear_2.weight', [temb, temb]).set('time_embedding.linear_2.bias', [temb]);
+  let prev = boc[0];
+  boc.forEach((out, i) => {
+    for (let j = 0; j < cfg.layersPerBlock; j++) {
+      addResnetShapes(s, `down_blocks.${i}.resnets.${j}`, j === 0 ? prev : out, out, temb);
+      if (cfg.downBlockTypes[i] === 'CrossAttnDownBlock2D')
+        addTransformerShapes(s, `down_blocks.${i}.attentions.${j}`, out, cfg);
+    }
+    if (i < boc.length - 1) {
+      s.set(`down_blocks.${i}.downsamplers.0.conv.weight`, [out, out, 3, 3]).set(
+        `down_blocks.${i}.downsamplers.0.conv.bias`,
+        [out],
+      );
+    }
+    prev = out;
+  });
+  const last = boc[boc.length - 1];
+  addResnetShapes(s, 'mid_block.resnets.0', last, last, temb);
+  addTransformerShapes(s, 'mid_block.attentions.0', last, cfg);
+  addResnetShapes(s, 'mid_block.resnets.1', last, last, temb);
+  const rev = [...boc].reverse();
+  let prevOut = rev[0];
+  rev.forEach((out, i) => {
+    const input = rev[Math.min(i + 1, rev.length - 1)];
+    for (let j = 0; j <= cfg.layersPerBlock; j++) {
+      const skip = j === cfg.layersPerBlock ? input : out;
+      addResnetShapes(s, `up_blocks.${i}.resnets.${j}`, (j === 0 ? prevOut : out) + skip, out, temb);
+      if (cfg.upBlockTypes[i] === 'CrossAttnUpBlock2D')
+        addTransformerShapes(s, `up_blocks.${i}.attentions.${j}`, out, cfg);
+    }
+    if (i < rev.length - 1) {
+      s.set(`up_blocks.${i}.upsamplers.0.conv.weight`, [out, out, 3, 3]).set(
+        `up_blocks.${i}.upsamplers.0.conv.bias`,
+        [out],
+      );
+    }
+    prevOut = out;
+  });
+  s.set('conv_norm_out.weight', [boc[0]]).set('conv_norm_out.bias', [boc[0]]);
+  s.set('conv_out.weight', [cfg.outChannels, boc[0], 3, 3]).set('conv_out.bias', [cfg.outChannels]);
+  return s;
+}
+
+/** The SD 1.5 UNet configuration (runwayml/stable-diffusion-v1-5). */
+export const SD15_UNET: UnetConfig = {
+  inChannels: 4,
+  outChannels: 4,
+  blockOutChannels: [320, 640, 1280, 1280],
+  layersPerBlock: 2,
+  downBlockTypes: ['CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'DownBlock2D'],
+  upBlockTypes: ['UpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D', 'CrossAttnUpBlock2D'],
+  crossAttentionDim: 768,
+  headCounts: [8, 8, 8, 8],
+  transformerLayersPerBlock: 1,
+  useLinearProjection: false,
+  normNumGroups: 32,
+  normEps: 1e-5,
+  flipSinToCos: true,
+  freqShift: 0,
+};
+
+/**
+ * Multiply-add FLOPs (2 per MAC) of one UNet evaluation: convolutions, linear layers and the two attention
+ * products; norms and element-wise ops are left out (well under 1% for SD 1.5).
+ */
+export function unetFlops(
+  cfg: UnetConfig,
+  batch: number,
+  height: number,
+  width: number,
+  contextTokens = 77,
+): number {
+  const shapes = unetTensorShapes(cfg);
+  let flops = 0;
+  const conv = (name: string, hw: number) => {
+    const [o, i, kh, kw] = shapes.get(`${name}.weight`)!;
+    flops += 2 * o * i * (kh ?? 1) * (kw ?? 1) * hw;
+  };
+  const resnet = (p: string, hw: number) => {
+    conv(`${p}.conv1`, hw);
+    conv(`${p}.conv2`, hw);
+    if (shapes.has(`${p}.conv_shortcut.weight`)) conv(`${p}.conv_shortcut`, hw);
+  };
+  const transformer = (p: string, c: number, hw: number) => {
+    conv(`${p}.proj_in`, hw);
+    conv(`${p}.proj_out`, hw);
+    for (let b = 0; b < cfg.transformerLayersPerBlock; b++) {
+      const lin =
+        2 * hw * (4 * c * c + 2 * c * c + 8 * c * c + 4 * c * c) +
+        2 * contextTokens * 2 * c * cfg.crossAttentionDim;
+      const attn = 4 * hw * hw * c + 4 * hw * contextTokens * c;
+      flops += lin + attn;
+    }
+  };
+  let hw = height * width;
+  conv('conv_in', hw);
+  const boc = cfg.blockOutChannels;
+  boc.forEach((c, i) => {
+    for (let j = 0; j < cfg.layersPerBlock; j++) {
+      resnet(`down_blocks.${i}.resnets.${j}`, hw);
+      if (cfg.downBlockTypes[i] === 'CrossAttnDownBlock2D')
+        transformer(`down_blocks.${i}.attentions.${j}`, c, hw);
+    }
+    if (i < boc.length - 1) {
+      hw /= 4;
+      conv(`down_blocks.${i}.downsamplers.0.conv`, hw);
+    }
+  });
+  resnet('mid_block.resnets.0', hw);
+  transformer('mid_block.attentions.0', boc[boc.length - 1], hw);
+  resnet('mid_block.resnets.1', hw);
+  [...boc].reverse().forEach((c, i) => {
+    for (let j = 0; j <= cfg.layersPerBlock; j++) {
+      resnet(`up_blocks.${i}.resnets.${j}`, hw);
+      if (cfg.upBlockTypes[i] === 'CrossAttnUpBlock2D') transformer(`up_blocks.${i}.attentions.${j}`, c, hw);
+    }
+    if (i < boc.length - 1) {
+      hw *= 4;
+      conv(`up_blocks.${i}.upsamplers.0.conv`, hw);
+    }
+  });
+  conv('conv_out', hw);
+  return flops * batch;
+}

@@ -165,3 +165,100 @@ export function buildVaeDecoderGraph(src: TensorSource, cfg: VaeConfig): GraphBu
   g.output('image', vae.decoder(z), ['batch', cfg.outChannels, 'image_height', 'image_width']);
   return g;
 }
+
+type Shapes = Map<string, number[]>;
+
+function addResnetShapes(s: Shapes, p: string, cin: number, cout: number): void {
+  s.set(`${p}.norm1.weight`, [cin]).set(`${p}.norm1.bias`, [cin]);
+  s.set(`${p}.conv1.weight`, [cout, cin, 3, 3]).set(`${p}.conv1.bias`, [cout]);
+  s.set(`${p}.norm2.weight`, [cout]).set(`${p}.norm2.bias`, [cout]);
+  s.set(`${p}.conv2.weight`, [cout, cout, 3, 3]).set(`${p}.conv2.bias`, [cout]);
+  if (cin !== cout)
+    s.set(`${p}.conv_shortcut.weight`, [cout, cin, 1, 1]).set(`${p}.conv_shortcut.bias`, [cout]);
+}
+
+function addMidShapes(s: Shapes, p: string, c: number): void {
+  addResnetShapes(s, `${p}.resnets.0`, c, c);
+  const a = `${p}.attentions.0`;
+  s.set(`${a}.group_norm.weight`, [c]).set(`${a}.group_norm.bias`, [c]);
+  for (const n of ['to_q', 'to_k', 'to_v', 'to_out.0'])
+    s.set(`${a}.${n}.weight`, [c, c]).set(`${a}.${n}.bias`, [c]);
+  addResnetShapes(s, `${p}.resnets.1`, c, c);
+}
+
+/** Every tensor (diffusers name -> shape) an AutoencoderKL of this config has. */
+export function vaeTensorShapes(cfg: VaeConfig): Map<string, number[]> {
+  const s: Shapes = new Map();
+  const boc = cfg.blockOutChannels;
+  const last = boc[boc.length - 1];
+  const lc = cfg.latentChannels;
+  s.set('encoder.conv_in.weight', [boc[0], cfg.inChannels, 3, 3]).set('encoder.conv_in.bias', [boc[0]]);
+  let prev = boc[0];
+  boc.forEach((out, i) => {
+    for (let j = 0; j < cfg.layersPerBlock; j++)
+      addResnetShapes(s, `encoder.down_blocks.${i}.resnets.${j}`, j === 0 ? prev : out, out);
+    if (i < boc.length - 1) {
+      s.set(`encoder.down_blocks.${i}.downsamplers.0.conv.weight`, [out, out, 3, 3]);
+      s.set(`encoder.down_blocks.${i}.downsamplers.0.conv.bias`, [out]);
+    }
+    prev = out;
+  });
+  addMidShapes(s, 'encoder.mid_block', last);
+  s.set('encoder.conv_norm_out.weight', [last]).set('encoder.conv_norm_out.bias', [last]);
+  s.set('encoder.conv_out.weight', [2 * lc, last, 3, 3]).set('encoder.conv_out.bias', [2 * lc]);
+  if (cfg.useQuantConv) {
+    s.set('quant_conv.weight', [2 * lc, 2 * lc, 1, 1]).set('quant_conv.bias', [2 * lc]);
+    s.set('post_quant_conv.weight', [lc, lc, 1, 1]).set('post_quant_conv.bias', [lc]);
+  }
+  s.set('decoder.conv_in.weight', [last, lc, 3, 3]).set('decoder.conv_in.bias', [last]);
+  addMidShapes(s, 'decoder.mid_block', last);
+  const rev = [...boc].reverse();
+  prev = rev[0];
+  rev.forEach((out, i) => {
+    for (let j = 0; j <= cfg.layersPerBlock; j++)
+      addResnetShapes(s, `decoder.up_blocks.${i}.resnets.${j}`, j === 0 ? prev : out, out);
+    if (i < rev.length - 1) {
+      s.set(`decoder.up_blocks.${i}.upsamplers.0.conv.weight`, [out, out, 3, 3]);
+      s.set(`decoder.up_blocks.${i}.upsamplers.0.conv.bias`, [out]);
+    }
+    prev = out;
+  });
+  s.set('decoder.conv_norm_out.weight', [boc[0]]).set('decoder.conv_norm_out.bias', [boc[0]]);
+  s.set('decoder.conv_out.weight', [cfg.outChannels, boc[0], 3, 3]).set('decoder.conv_out.bias', [
+    cfg.outChannels,
+  ]);
+  return s;
+}
+
+export const SD15_VAE: VaeConfig = {
+  inChannels: 3,
+  outChannels: 3,
+  latentChannels: 4,
+  blockOutChannels: [128, 256, 512, 512],
+  layersPerBlock: 2,
+  normNumGroups: 32,
+  scalingFactor: 0.18215,
+  useQuantConv: true,
+};
+
+/** Multiply-add FLOPs of one decoder pass for a latent of height x width (convs + mid attention). */
+export function vaeDecoderFlops(cfg: VaeConfig, batch: number, height: number, width: number): number {
+  const shapes = vaeTensorShapes(cfg);
+  let flops = 0;
+  const hw = height * width;
+  for (const [name, shape] of shapes) {
+    if (!name.startsWith('decoder.') || !name.endsWith('.weight') || shape.length !== 4) continue;
+    const m = /up_blocks\.(\d+)\.(resnets|upsamplers)/.exec(name);
+    // resolution of this conv: latent size, x2 per upsampler passed (an upsampler conv runs after its x2)
+    const level = m
+      ? Number(m[1]) + (m[2] === 'upsamplers' ? 1 : 0)
+      : name.includes('conv_norm_out') || name.includes('conv_out')
+        ? cfg.blockOutChannels.length - 1
+        : 0;
+    const size = hw * 4 ** level;
+    flops += 2 * shape[0] * shape[1] * shape[2] * shape[3] * size;
+  }
+  const c = cfg.blockOutChannels[cfg.blockOutChannels.length - 1];
+  flops += 2 * hw * 4 * c * c + 4 * hw * hw * c; // mid attention projections and products
+  return flops * batch;
+}

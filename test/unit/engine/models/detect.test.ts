@@ -1,14 +1,27 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type OpenedCheckpoint, openCheckpoint } from '../../../../src/engine/checkpoint/open.ts';
-import { clipConfigFromJson, detectClipConfig } from '../../../../src/engine/models/clip.ts';
+import {
+  clipConfigFromJson,
+  clipTensorShapes,
+  detectClipConfig,
+  SD15_CLIP,
+} from '../../../../src/engine/models/clip.ts';
 import {
   detectUnetConfig,
+  SD15_UNET,
   timestepFrequencies,
   unetConfigFromJson,
   unetSkipCount,
+  unetTensorShapes,
 } from '../../../../src/engine/models/unet.ts';
-import { detectVaeConfig, vaeConfigFromJson } from '../../../../src/engine/models/vae.ts';
+import {
+  detectVaeConfig,
+  SD15_VAE,
+  vaeConfigFromJson,
+  vaeTensorShapes,
+} from '../../../../src/engine/models/vae.ts';
+import { fixturePath } from '../../../helpers/fixtures.ts';
 import { MODEL_DIR } from '../parity.ts';
 
 describe('config detection from tensor shapes agrees with config.json', () => {
@@ -87,4 +100,43 @@ it('timestep frequencies follow exp(-ln(10000) * i / half) in float32', () => {
   assert.equal(f[0], 1);
   assert.ok(Math.abs(f[8] - 10000 ** -0.5) < 1e-9);
   assert.ok(Math.abs(f[15] - Math.exp((-Math.log(10000) * 15) / 16)) < 1e-9);
+});
+
+describe('tensor shape tables of a config match the checkpoint', () => {
+  for (const [name, dir] of [
+    ['text-to-image model', () => MODEL_DIR()],
+    ['inpainting UNet', () => fixturePath('sd-reference', 'model-inpaint')],
+  ] as const) {
+    it(`for every tensor of the ${name}`, () => {
+      const ck = openCheckpoint(dir());
+      try {
+        const check = (
+          expected: Map<string, number[]>,
+          src: { names(): string[]; shape(n: string): number[] },
+        ) => {
+          const actual = new Map(
+            src
+              .names()
+              .filter((n) => !n.endsWith('position_ids'))
+              .map((n) => [n, src.shape(n)]),
+          );
+          assert.deepEqual(new Map([...actual].sort()), new Map([...expected].sort()));
+        };
+        check(unetTensorShapes(unetConfigFromJson(ck.unet!.configJson!)), ck.unet!.source);
+        if (ck.vae) check(vaeTensorShapes(vaeConfigFromJson(ck.vae.configJson!)), ck.vae.source);
+        if (ck.text_encoder)
+          check(clipTensorShapes(clipConfigFromJson(ck.text_encoder.configJson!)), ck.text_encoder.source);
+      } finally {
+        ck.close();
+      }
+    });
+  }
+
+  it('SD 1.5 sizes: 859.5M UNet, 83.7M VAE, 123.1M text encoder parameters', () => {
+    const count = (m: Map<string, number[]>) =>
+      [...m.values()].reduce((a, s) => a + s.reduce((x, d) => x * d, 1), 0);
+    assert.equal(count(unetTensorShapes(SD15_UNET)), 859520964);
+    assert.equal(count(vaeTensorShapes(SD15_VAE)), 83653863);
+    assert.equal(count(clipTensorShapes(SD15_CLIP)), 123060480);
+  });
 });
