@@ -19,14 +19,15 @@ import {
   sigmaToT,
   trainingSigmas,
 } from './noise-schedule.ts';
-import { outputBuffer, type Sampler, type SamplerName, type StepNoise } from './sampler.ts';
+import { outputBuffer, type Sampler, type SamplerName, type StepNoise, unscaledInput } from './sampler.ts';
+import { expF32, logF32 } from './scalar-math.ts';
 
 const f = Math.fround;
 
 /** lambda = log(alpha_t) - log(sigma_t) in float32 (+Infinity at sigma = 0). */
 function lambdaOf(sigma: number): { alpha: number; sigmaT: number; lambda: number } {
   const [alpha, sigmaT] = alphaSigmaFromSigma(sigma);
-  return { alpha, sigmaT, lambda: f(f(Math.log(alpha)) - f(Math.log(sigmaT))) };
+  return { alpha, sigmaT, lambda: f(logF32(alpha) - logF32(sigmaT)) };
 }
 
 export function dpmMultistepSchedule(
@@ -70,7 +71,7 @@ export function createDpmpp2m(
       return denoised;
     },
     modelInputDivisor: () => 1,
-    scaleModelInput: (x, _i, out) => (out ? (out.set(x), out) : x),
+    scaleModelInput: (x, _i, out) => unscaledInput(x, out),
     generatorDrawsAt: () => 0,
     step(modelOutput: Float32Array, i: number, x: Float32Array, _noise?: StepNoise, out?: Float32Array) {
       const n = x.length;
@@ -79,7 +80,7 @@ export function createDpmpp2m(
       const d0 = denoiseVp(modelOutput, x, s0.alpha, s0.sigmaT, config.predictionType, new Float32Array(n));
       const h = f(t.lambda - s0.lambda);
       const ratio = f(t.sigmaT / s0.sigmaT);
-      const phi = f(t.alpha * f(f(Math.exp(-h)) - 1)); // alpha_t (e^{-h} - 1)
+      const phi = f(t.alpha * f(expF32(-h) - 1)); // alpha_t (e^{-h} - 1)
       const o = outputBuffer(out, n);
       const firstOrder = i === 0 || prevDenoised === null || i === steps - 1;
       if (firstOrder) {

@@ -5,7 +5,7 @@
 import type { SchedulerConfig } from './config.ts';
 import { alphasFor, consistencyTimesteps, lcmBoundaryScalings, vpScalars } from './consistency.ts';
 import { denoiseVp } from './denoisers.ts';
-import { outputBuffer, resolveNoise, type Sampler, type StepNoise } from './sampler.ts';
+import { outputBuffer, resolveNoise, type Sampler, type StepNoise, unscaledInput } from './sampler.ts';
 
 const f = Math.fround;
 
@@ -23,7 +23,7 @@ export function createLcm(config: SchedulerConfig, steps: number): Sampler {
       return denoised;
     },
     modelInputDivisor: () => 1,
-    scaleModelInput: (x, _i, out) => (out ? (out.set(x), out) : x),
+    scaleModelInput: (x, _i, out) => unscaledInput(x, out),
     generatorDrawsAt: (i) => (i === steps - 1 ? 0 : 1),
     step(modelOutput: Float32Array, i: number, x: Float32Array, noise?: StepNoise, out?: Float32Array) {
       const n = x.length;

@@ -67,3 +67,10 @@ export function outputBuffer(out: Float32Array | undefined, n: number): Float32A
   if (out && out.length !== n) throw new Error(`output buffer has ${out.length} values, want ${n}`);
   return out ?? new Float32Array(n);
 }
+
+/** scaleModelInput of samplers whose model takes x as is (copied into `out` when one is given). */
+export function unscaledInput(x: Float32Array, out?: Float32Array): Float32Array {
+  if (!out) return x;
+  out.set(x);
+  return out;
+}

@@ -41,9 +41,9 @@ export function sigmaSchedule(
   const alphasCumprod = alphasCumprodFor(config);
   const trainSigmas = trainingSigmas(alphasCumprod);
   const trainLogSigmas = logSigmas(trainSigmas);
-  let timesteps = discreteTimesteps(spacing, steps, config);
+  let timesteps: Float64Array = discreteTimesteps(spacing, steps, config);
   if (float32Timesteps) timesteps = timesteps.map(f);
-  let sigmas = timesteps.map((t) => interpOnIntegerGrid(t, trainSigmas));
+  let sigmas: Float64Array = timesteps.map((t) => interpOnIntegerGrid(t, trainSigmas));
   if (karras) {
     sigmas = karrasSigmas(sigmas[sigmas.length - 1], sigmas[0], steps);
     timesteps = sigmas.map((s) => sigmaToT(s, trainLogSigmas));

@@ -8,7 +8,7 @@ import type { SchedulerConfig } from './config.ts';
 import { alphasFor, consistencyTimesteps, vpScalars } from './consistency.ts';
 import { denoiseVp } from './denoisers.ts';
 import { ddpmAddNoise } from './lcm.ts';
-import { outputBuffer, resolveNoise, type Sampler, type StepNoise } from './sampler.ts';
+import { outputBuffer, resolveNoise, type Sampler, type StepNoise, unscaledInput } from './sampler.ts';
 
 const f = Math.fround;
 
@@ -28,7 +28,7 @@ export function createTcd(config: SchedulerConfig, steps: number, opts: { gamma?
       return denoised;
     },
     modelInputDivisor: () => 1,
-    scaleModelInput: (x, _i, out) => (out ? (out.set(x), out) : x),
+    scaleModelInput: (x, _i, out) => unscaledInput(x, out),
     generatorDrawsAt: (i) => (stochastic(i) ? 1 : 0),
     step(modelOutput: Float32Array, i: number, x: Float32Array, noise?: StepNoise, out?: Float32Array) {
       const n = x.length;
