@@ -3,7 +3,15 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { verifyWebhook } from '../../src/jobs/webhook-signing.ts';
 import { getAccount } from '../../src/store/accounts.ts';
-import { dataUrl, type Harness, harness, receiver, trainedTune, waitFor } from './helpers.ts';
+import {
+  completedPrompt,
+  dataUrl,
+  type Harness,
+  harness,
+  receiver,
+  trainedTune,
+  waitFor,
+} from './helpers.ts';
 
 let h: Harness;
 before(async () => {
@@ -116,10 +124,7 @@ test('a failing receiver is retried with the same webhook-id until it answers 2x
     }, 'delivered in the log');
     assert.equal(log.attempts, 3);
     assert.equal(log.last_status, 204);
-    assert.equal(
-      (await h.req({ method: 'GET', url: `/prompts/${other.json().id}` })).json().status,
-      'completed',
-    );
+    assert.equal((await completedPrompt(h, `/prompts/${other.json().id}`)).status, 'completed');
     assert.equal(
       (await h.req({ method: 'GET', url: `/prompts/${r.json().id}` })).json().status,
       'completed',
