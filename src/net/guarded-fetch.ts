@@ -73,9 +73,8 @@ interface Target {
   url: URL;
   /** hostname as given (for Host, TLS SNI and certificate checks), brackets removed from IPv6 literals */
   host: string;
-  /** the validated address the socket will connect to */
-  address: string;
-  family: 4 | 6;
+  /** every address the name resolved to, all validated; the socket may connect to these and nothing else */
+  addresses: { address: string; family: 4 | 6 }[];
 }
 
 /** Test seam: the address classifier (lets a test treat its loopback server as "public"). */
@@ -172,7 +171,7 @@ async function resolveTarget(
   const literal = isIP(host);
   if (literal) {
     refuseIfBlocked(url, host, host, policy, deps);
-    return { url, host, address: host, family: literal as 4 | 6 };
+    return { url, host, addresses: [{ address: host, family: literal as 4 | 6 }] };
   }
   const name = host.replace(/\.$/, '').toLowerCase();
   if (METADATA_HOSTNAMES.has(name)) {
@@ -197,8 +196,7 @@ async function resolveTarget(
   }
   const addresses = await resolveHost(host, url, policy, deadline);
   for (const address of addresses) refuseIfBlocked(url, host, address, policy, deps);
-  const address = addresses[0];
-  return { url, host, address, family: isIP(address) as 4 | 6 };
+  return { url, host, addresses: addresses.map((address) => ({ address, family: isIP(address) as 4 | 6 })) };
 }
 
 function looksNumeric(name: string): boolean {
@@ -262,11 +260,15 @@ function refuseIfBlocked(
   throw new OutboundBlockedError(c.kind, `refused outbound URL ${redact(url)}: ${shown} is ${what}${via}`);
 }
 
-/** A `lookup` for http.request that always answers the validated address, whatever DNS says now. */
-function pinnedLookup(address: string, family: 4 | 6): LookupFunction {
+/**
+ * A `lookup` for http.request that answers only the validated addresses, whatever DNS says now. With `all`
+ * (Node's Happy Eyeballs, autoSelectFamily) it hands over every validated address, so a host whose first answer
+ * is unreachable IPv6 still connects over IPv4.
+ */
+function pinnedLookup(addresses: { address: string; family: 4 | 6 }[]): LookupFunction {
   return ((_hostname: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
-    if (options?.all) callback(null, [{ address, family }]);
-    else callback(null, address, family);
+    if (options?.all) callback(null, addresses);
+    else callback(null, addresses[0].address, addresses[0].family);
   }) as LookupFunction;
 }
 
@@ -301,19 +303,27 @@ function requestOnce(
     if (payload) outHeaders['content-length'] = String(payload.length);
     if (url.username || url.password) {
       // Credentials written in the URL belong to this URL's origin only (a redirect elsewhere carries none).
-      outHeaders.authorization ??= `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+      outHeaders.authorization ??= `Basic ${Buffer.from(`${safeDecode(url.username)}:${safeDecode(url.password)}`).toString('base64')}`;
     }
     const client = url.protocol === 'https:' ? https : http;
-    const req = client.request({
-      protocol: url.protocol,
-      hostname: target.host,
-      port: url.port || undefined,
-      path: `${url.pathname}${url.search}`, // query string exactly as given (CLIENTS.md item 30)
-      method,
-      headers: outHeaders,
-      agent: false,
-      lookup: pinnedLookup(target.address, target.family),
-    });
+    let req: http.ClientRequest;
+    try {
+      req = client.request({
+        protocol: url.protocol,
+        hostname: target.host,
+        port: url.port || undefined,
+        path: `${url.pathname}${url.search}`, // query string exactly as given (CLIENTS.md item 30)
+        method,
+        headers: outHeaders,
+        agent: false,
+        lookup: pinnedLookup(target.addresses),
+      });
+    } catch (e) {
+      // e.g. a header value with a newline: refused by Node before anything is sent
+      settled = true;
+      reject(new OutboundFetchError(`${method} ${redact(url)}: ${errorCode(e)}`));
+      return;
+    }
     const timer = setTimeout(
       () => finish(new OutboundFetchError(`${redact(url)}: timed out after ${policy.timeoutMs} ms`)),
       Math.max(0, deadline - Date.now()),
@@ -323,8 +333,9 @@ function requestOnce(
       const status = res.statusCode ?? 0;
       const resHeaders = flattenHeaders(res.headers);
       if (REDIRECT_STATUSES.has(status) && resHeaders.location !== undefined) {
-        res.resume(); // the redirect's own body is not needed
+        // The redirect's own body is not needed; closing (not draining) means an endless one costs nothing.
         finish(null, { status, headers: resHeaders, body: Buffer.alloc(0) });
+        req.destroy();
         return;
       }
       const declared = Number(resHeaders['content-length']);
@@ -348,6 +359,14 @@ function requestOnce(
     });
     req.end(payload);
   });
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s; // a stray '%' is kept literally, as WHATWG URL parsing kept it
+  }
 }
 
 function tooLarge(url: URL, policy: OutboundPolicy, detail: string): OutboundFetchError {

@@ -452,6 +452,50 @@ test('connection refused is an OutboundFetchError, and messages never show the q
   });
 });
 
+test('a name with several validated addresses connects to one that answers (Happy Eyeballs over the pinned list)', async () => {
+  const s = await serve((_req, res) => res.end('v4'));
+  // ::1 first: nothing listens there on this port (the server is IPv4-only), so the connection falls back.
+  const lookup = async () => ['::1', '127.0.0.1'];
+  const res = await guardedFetch(`http://dual.test:${s.port}/`, {}, { ...LOOPBACK_OK, lookup });
+  assert.equal(res.body.toString(), 'v4');
+});
+
+test('a redirect with an endless body is not drained: its connection is closed', {
+  timeout: 10_000,
+}, async () => {
+  let redirectClosed: () => void = () => {};
+  const closed = new Promise<void>((r) => {
+    redirectClosed = r;
+  });
+  const s = await serve((req, res) => {
+    if (req.url === '/done') {
+      res.end('done');
+      return;
+    }
+    res.on('close', () => redirectClosed());
+    res.writeHead(302, { location: '/done' });
+    const pump = () => {
+      while (res.write(Buffer.alloc(4096))) {}
+      res.once('drain', pump);
+    };
+    pump();
+  });
+  const res = await guardedFetch(`${s.base}/loop`, {}, { ...LOOPBACK_OK, maxBytes: 100 });
+  assert.equal(res.body.toString(), 'done');
+  await closed; // with a draining client this never happens and the test times out
+});
+
+test('bad request input fails as OutboundFetchError, never a raw TypeError', async () => {
+  const s = await serve((_req, res) => res.end());
+  await assert.rejects(
+    guardedFetch(`${s.base}/`, { headers: { 'x-bad': 'a\r\nInjected: 1' } }, LOOPBACK_OK),
+    fetchError(/ERR_INVALID_CHAR/),
+  );
+  // A stray % in userinfo is sent literally rather than crashing the decoder.
+  await guardedFetch(`http://a%zz:b@127.0.0.1:${s.port}/`, {}, LOOPBACK_OK);
+  assert.equal(s.seen.at(-1)?.headers.authorization, `Basic ${Buffer.from('a%zz:b').toString('base64')}`);
+});
+
 // Self-signed certificate for "secure.test" (test-only key, generated with openssl for this test, valid until 2126).
 const TEST_KEY = `-----BEGIN PRIVATE KEY-----
 MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgDETqcFVYVL17XY1b
