@@ -4,9 +4,9 @@ import { assertImageShape, type RawImage, throwIfAborted } from './types.ts';
  * Runs an image operation tile by tile and blends the results, so any image size works with bounded working
  * memory. Tiles overlap by `overlap` input pixels; inside an overlap band the two results are cross-faded with
  * linear ramps (the sample nearest a tile's cut edge, computed with the least context, gets the least weight),
- * and every output pixel is divided by its summed weight. Tile rows are processed top to bottom and output rows
- * are written out as soon as no later tile touches them, so besides the output image itself only one band of
- * (tile × scale) rows is held in float.
+ * and every output pixel is divided by its summed weight. Tiles are processed row by row, left to right, and each
+ * output pixel is written as soon as no later tile touches it, so besides the input and output images only one
+ * tile-sized window and a strip of overlap rows are held in float (see the blend state below).
  */
 export interface TileSpec {
   /** Tile side in input pixels. */
@@ -102,31 +102,84 @@ export async function runTiled(
     return w;
   });
 
-  let accStart = 0;
-  let acc = new Float32Array(0);
-  let wsum = new Float32Array(0);
+  // Blend state, all in output pixels. `win` holds partial sums (value·weight, and weight) for the current tile
+  // row over a sliding window of columns [wc0, wc0 + winW) as wide as one tile; columns left behind by the window
+  // are final except in the rows the next tile row will overlap, which move to a full-width strip `next`, carried
+  // into the following row. Working memory: one tile² window plus two strips of overlap rows, whatever the height.
+  const winW = Math.min(tile, img.width) * scale;
+  const win = new Float32Array(Math.min(tile, img.height) * scale * winW * C);
+  const winWt = new Float32Array(win.length / C);
+  let carry = new Float32Array(0);
+  let carryWt = new Float32Array(0);
+  let carryRows = 0;
+
+  const toOut = (o: number, v: number) => {
+    if (out instanceof Uint8Array) out[o] = v <= 0 ? 0 : v >= 1 ? 255 : Math.round(v * 255);
+    else out[o] = Math.min(1, Math.max(0, v));
+  };
+
   let done = 0;
   opts.onProgress?.(0, count);
   for (let j = 0; j < ys.length; j++) {
     const bandStart = ys[j] * scale;
     const bandEnd = (ys[j] + th(j)) * scale;
+    const bandRows = bandEnd - bandStart;
     const prevEnd = j > 0 ? (ys[j - 1] + th(j - 1)) * scale : null;
     const nextStart = j < ys.length - 1 ? ys[j + 1] * scale : null;
-    // New band accumulator; carry over the rows the previous band left unfinished.
-    const nextAcc = new Float32Array((bandEnd - bandStart) * outW * C);
-    const nextW = new Float32Array((bandEnd - bandStart) * outW);
-    const carryRows = Math.max(0, accStart + wsum.length / outW - bandStart);
-    if (carryRows > 0) {
-      const off = bandStart - accStart;
-      nextAcc.set(acc.subarray(off * outW * C, (off + carryRows) * outW * C));
-      nextW.set(wsum.subarray(off * outW, (off + carryRows) * outW));
-    }
-    acc = nextAcc;
-    wsum = nextW;
-    accStart = bandStart;
+    const keepFrom = nextStart ?? bandEnd;
+    const nextRows = bandEnd - keepFrom;
+    const next = new Float32Array(nextRows * outW * C);
+    const nextWt = new Float32Array(nextRows * outW);
+    win.fill(0);
+    winWt.fill(0);
+    let wc0 = 0;
+
+    // The previous row's strip starts at this band's first row: add it to the window's columns [from, to).
+    const loadCarry = (from: number, to: number) => {
+      for (let r = 0; r < carryRows; r++)
+        for (let c = from; c < to; c++) {
+          const k = r * winW + (c - wc0);
+          const q = r * outW + c;
+          winWt[k] += carryWt[q];
+          for (let ch = 0; ch < C; ch++) win[k * C + ch] += carry[q * C + ch];
+        }
+    };
+    // Columns [from, to) are complete for this row: write them out, or hand the overlap rows to the next row.
+    const retire = (from: number, to: number) => {
+      for (let r = 0; r < bandRows; r++) {
+        const row = bandStart + r;
+        for (let c = from; c < to; c++) {
+          const k = r * winW + (c - wc0);
+          if (row < keepFrom) {
+            const inv = 1 / winWt[k];
+            for (let ch = 0; ch < C; ch++) toOut((row * outW + c) * C + ch, win[k * C + ch] * inv);
+          } else {
+            const q = (row - keepFrom) * outW + c;
+            nextWt[q] = winWt[k];
+            for (let ch = 0; ch < C; ch++) next[q * C + ch] = win[k * C + ch];
+          }
+        }
+      }
+    };
+    loadCarry(0, Math.min(winW, outW));
 
     for (let i = 0; i < xs.length; i++) {
       throwIfAborted(opts.signal);
+      const x0 = xs[i] * scale;
+      if (x0 > wc0) {
+        const d = x0 - wc0;
+        retire(wc0, x0);
+        for (let r = 0; r < bandRows; r++) {
+          const row = r * winW;
+          win.copyWithin(row * C, (row + d) * C, (row + winW) * C);
+          win.fill(0, (row + winW - d) * C, (row + winW) * C);
+          winWt.copyWithin(row, row + d, row + winW);
+          winWt.fill(0, row + winW - d, row + winW);
+        }
+        const oldEnd = wc0 + winW;
+        wc0 = x0;
+        loadCarry(Math.min(oldEnd, outW), Math.min(wc0 + winW, outW));
+      }
       const input = cropTile(img, xs[i], ys[j], tw(i), th(j));
       const res = await op(input, { x: xs[i], y: ys[j], index: done, count });
       const rw = tw(i) * scale;
@@ -138,37 +191,23 @@ export async function runTiled(
       }
       const toUnit = res.data instanceof Uint8Array ? 1 / 255 : 1;
       const colW = wx[i];
-      const x0 = xs[i] * scale;
       for (let r = 0; r < rh; r++) {
         const wyr = ramp(bandStart + r, bandStart, bandEnd, prevEnd, nextStart);
-        const accRow = r * outW;
         for (let cx = 0; cx < rw; cx++) {
           const w = wyr * colW[cx];
-          const a = accRow + x0 + cx;
-          wsum[a] += w;
+          const k = r * winW + cx;
+          winWt[k] += w;
           const src = (r * rw + cx) * C;
-          for (let c = 0; c < C; c++) acc[a * C + c] += w * res.data[src + c] * toUnit;
+          for (let ch = 0; ch < C; ch++) win[k * C + ch] += w * res.data[src + ch] * toUnit;
         }
       }
       done++;
       opts.onProgress?.(done, count);
     }
-
-    // Rows above the next band's start are final.
-    const finalEnd = nextStart ?? outH;
-    for (let row = bandStart; row < finalEnd; row++) {
-      const r = row - bandStart;
-      for (let x = 0; x < outW; x++) {
-        const a = r * outW + x;
-        const inv = 1 / wsum[a];
-        for (let c = 0; c < C; c++) {
-          const v = acc[a * C + c] * inv;
-          const o = (row * outW + x) * C + c;
-          if (out instanceof Uint8Array) out[o] = v <= 0 ? 0 : v >= 1 ? 255 : Math.round(v * 255);
-          else out[o] = Math.min(1, Math.max(0, v));
-        }
-      }
-    }
+    retire(wc0, Math.min(wc0 + winW, outW));
+    carry = next;
+    carryWt = nextWt;
+    carryRows = nextRows;
   }
   return { data: out, width: outW, height: outH, channels: C };
 }
