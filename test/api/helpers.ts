@@ -14,6 +14,10 @@ import { createApiKey } from '../../src/domain/keys.ts';
 
 export const BASE_URL = 'http://atelier.test';
 
+/** A parsed JSON response body (tests read arbitrary fields of it). */
+// biome-ignore lint/suspicious/noExplicitAny: test-side view of API JSON
+export type Json = Record<string, any>;
+
 export interface Harness {
   app: FastifyInstance;
   rt: Runtime;
@@ -140,7 +144,7 @@ export async function trainedTune(
   h: Harness,
   tune: Record<string, unknown> = {},
   key?: string,
-): Promise<Record<string, any>> {
+): Promise<Json> {
   const images = await Promise.all([0, 1, 2, 3].map(() => dataUrl()));
   const res = await h.req({
     method: 'POST',
@@ -156,7 +160,7 @@ export async function trainedTune(
   }, `tune ${id} trained`);
 }
 
-export async function completedPrompt(h: Harness, url: string, key?: string): Promise<Record<string, any>> {
+export async function completedPrompt(h: Harness, url: string, key?: string): Promise<Json> {
   return waitFor(async () => {
     const p = (await h.req({ method: 'GET', url, key })).json();
     return ['completed', 'failed', 'cancelled'].includes(p.status) ? p : null;

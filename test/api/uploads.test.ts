@@ -102,7 +102,13 @@ test('a tiny PNG declaring 20000×20000 is refused before decoding (413)', async
 
 test('a truncated JPEG is 422', async () => {
   const full = await sharp({
-    create: { width: 256, height: 256, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } },
+    create: {
+      width: 256,
+      height: 256,
+      channels: 3,
+      background: '#000',
+      noise: { type: 'gaussian', mean: 128, sigma: 40 },
+    },
   })
     .jpeg()
     .toBuffer();
@@ -111,7 +117,13 @@ test('a truncated JPEG is 422', async () => {
 
 test('a file over the per-file cap is 413', async () => {
   const big = await sharp({
-    create: { width: 700, height: 700, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 60 } },
+    create: {
+      width: 700,
+      height: 700,
+      channels: 3,
+      background: '#000',
+      noise: { type: 'gaussian', mean: 128, sigma: 60 },
+    },
   })
     .jpeg({ quality: 100 })
     .toBuffer();

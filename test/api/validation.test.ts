@@ -136,7 +136,7 @@ test('the same rules apply to multipart and form-urlencoded bodies', async () =>
   ]);
   const r1 = await h.req({ method: 'POST', url: `/tunes/${tuneId}/prompts`, ...mp });
   assert.equal(r1.statusCode, 422);
-  assert.ok(r1.json().errors['num_images']);
+  assert.ok(r1.json().errors.num_images);
   const r2 = await h.req({
     method: 'POST',
     url: `/tunes/${tuneId}/prompts`,
