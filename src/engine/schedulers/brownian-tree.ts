@@ -48,7 +48,8 @@ export class BrownianTree {
   ) {
     if (!(t1 > t0)) throw new Error(`BrownianTree: need t0 < t1, got ${t0}, ${t1}`);
     const key = mix(BigInt(seed), 1n);
-    const w1 = this.normal(key);
+    // W(t1) gets its own key: the root key already seeds the root's midpoint.
+    const w1 = this.normal(mix(key, 1n));
     const sd = Math.sqrt(t1 - t0);
     for (let k = 0; k < size; k++) w1[k] = f(w1[k] * sd);
     this.root = { a: t0, b: t1, wa: new Float32Array(size), wb: w1, key };

@@ -15,9 +15,9 @@ const fma = fmaF32;
 
 type DF = [hi: number, lo: number];
 
-const R_LN2F = f(1.442695040888963407359924681001892137426645954152985934135449406931);
+const R_LN2F = f(Math.LOG2E);
 const L2UF = f(0.693145751953125);
-const L2LF = f(1.428606765330187045e-6);
+const L2LF = f(0.000001428606765330187);
 const FLT_MIN = fromBits(0x00800000);
 
 /** rint with round-half-to-even (cvtps2dq under the default MXCSR). */
@@ -100,7 +100,7 @@ export function logF32(dIn: number): number {
   let e = ((bitsOf(f(d * f(1 / 0.75))) >>> 23) & 0xff) - 0x7f;
   const m = fromBits(bitsOf(d) + (-e << 23));
   if (tiny) e -= 64;
-  let s = dfmul_dff([f(0.69314718246459960938), f(-1.904654323148236017e-9)], e);
+  let s = dfmul_dff([f(0.6931471824645996), f(-1.904654323148236e-9)], e);
   const x = dfdiv(dfadd2_ff(-1, m), dfadd2_ff(1, m));
   const x2 = f(x[0] * x[0]);
   let t = f(0.3027294874);
@@ -112,8 +112,8 @@ export function logF32(dIn: number): number {
 }
 
 const EXP_POLY = [
-  0.000198527617612853646278381, 0.00139304355252534151077271, 0.00833336077630519866943359,
-  0.0416664853692054748535156, 0.166666671633720397949219, 0.5,
+  0.00019852761761285365, 0.0013930435525253415, 0.008333360776305199, 0.041666485369205475,
+  0.1666666716337204, 0.5,
 ].map(f);
 
 /** Sleef xexpf (u10). */
@@ -136,11 +136,11 @@ function expk2f(d: DF): DF {
   const q = rintEven(f(f(d[0] + d[1]) * R_LN2F));
   let s = dfadd2_dff(d, f(q * -L2UF));
   s = dfadd2_dff(s, f(q * -L2LF));
-  let u = f(0.1980960224e-3);
-  u = fma(u, s[0], f(0.1394256484e-2));
-  u = fma(u, s[0], f(0.8333456703e-2));
-  u = fma(u, s[0], f(0.4166637361e-1));
-  let t = dfadd2_dff(dfmul_dff(s, u), f(0.166666659414234244790680580464));
+  let u = f(0.0001980960224);
+  u = fma(u, s[0], f(0.001394256484));
+  u = fma(u, s[0], f(0.008333456703));
+  u = fma(u, s[0], f(0.04166637361));
+  let t = dfadd2_dff(dfmul_dff(s, u), f(0.16666665941423425));
   t = dfadd2_dff(dfmul_dfdf(s, t), 0.5);
   t = dfadd2_dfdf(s, dfmul_dfdf(dfsqu(s), t));
   t = dfadd_fdf(1, t);
@@ -152,8 +152,8 @@ function expk2f(d: DF): DF {
 export function expm1F32(aIn: number): number {
   const a = f(aIn);
   if (Object.is(a, -0)) return -0;
-  if (a > 88.72283172607421875) return Number.POSITIVE_INFINITY;
-  if (a < f(-16.63553233343868742601357)) return -1;
+  if (a > 88.72283172607422) return Number.POSITIVE_INFINITY;
+  if (a < f(-16.635532333438686)) return -1;
   const d = dfadd2_dff(expk2f([a, 0]), -1);
   return f(d[0] + d[1]);
 }
