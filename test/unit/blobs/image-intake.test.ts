@@ -306,3 +306,16 @@ test('a file with a valid signature but a broken header is 422, not a crash', as
     rejectsWith(422, /no valid header/),
   );
 });
+
+test('EXIF orientation is applied for PNG and WebP too; 16-bit PNG comes out 8-bit', async () => {
+  for (const fmt of ['png', 'webp'] as const) {
+    const input = await halves(64, 48).withMetadata({ orientation: 6 })[fmt]().toBuffer();
+    assert.equal((await sharp(input).metadata()).orientation, 6, fmt);
+    const out = await normalizeImage(input, LIMITS);
+    assert.deepEqual([out.format, out.width, out.height], [fmt, 48, 64]);
+    assert.equal((await sharp(out.data).metadata()).orientation, undefined, fmt);
+  }
+  const deep = await halves(16, 16).toColourspace('rgb16').png().toBuffer();
+  assert.equal((await sharp(deep).metadata()).depth, 'ushort');
+  assert.equal((await sharp((await normalizeImage(deep, LIMITS)).data).metadata()).depth, 'uchar');
+});
