@@ -1,0 +1,272 @@
+// The table of API operations (API.md §2–5): path, method, what each takes and answers. The document builder turns
+// it into OpenAPI paths; test/openapi checks it against the routes the server actually registers, both ways.
+export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
+export type SchemaName = 'Tune' | 'Prompt' | 'Error' | 'User' | 'WebhookDelivery' | 'Health';
+export type RequestBodyName = 'TuneCreate' | 'TunePatch' | 'PromptCreate';
+
+export interface QueryParam {
+  name: string;
+  type: 'integer' | 'string';
+  description: string;
+}
+
+export interface ResponseSpec {
+  description: string;
+  /** A named JSON schema; `list` makes it an array of them. */
+  schema?: SchemaName;
+  list?: boolean;
+  /** Non-JSON answers: image bytes, the event stream, the document itself. */
+  content?: 'image' | 'event-stream' | 'openapi';
+}
+
+export interface Operation {
+  method: HttpMethod;
+  /** OpenAPI path template, e.g. /tunes/{id}. A `.json` suffix is accepted on every path too. */
+  path: string;
+  operationId: string;
+  tag: 'tunes' | 'prompts' | 'images' | 'system';
+  summary: string;
+  description?: string;
+  /** Answered without an API key. */
+  public?: boolean;
+  query?: QueryParam[];
+  body?: RequestBodyName;
+  responses: Record<number, ResponseSpec>;
+}
+
+const LIMIT: QueryParam = { name: 'limit', type: 'integer', description: 'Page size (default 20, max 120)' };
+const BEFORE_ID: QueryParam = {
+  name: 'before_id',
+  type: 'integer',
+  description: 'Keyset cursor: only objects with a smaller id (the last id of the previous page)',
+};
+const offset = (max: number): QueryParam => ({
+  name: 'offset',
+  type: 'integer',
+  description: `Objects to skip (at most ${max}; beyond that 400, use before_id)`,
+});
+
+const tune = (description: string): ResponseSpec => ({ description, schema: 'Tune' });
+const prompt = (description: string): ResponseSpec => ({ description, schema: 'Prompt' });
+
+export const OPERATIONS: Operation[] = [
+  {
+    method: 'get',
+    path: '/healthz',
+    operationId: 'health',
+    tag: 'system',
+    summary: 'Liveness and database check',
+    public: true,
+    responses: { 200: { description: 'The server and its database answer', schema: 'Health' } },
+  },
+  {
+    method: 'get',
+    path: '/openapi.json',
+    operationId: 'openapi',
+    tag: 'system',
+    summary: 'This OpenAPI 3.1 document',
+    public: true,
+    responses: { 200: { description: 'The document', content: 'openapi' } },
+  },
+  {
+    method: 'get',
+    path: '/users',
+    operationId: 'getUser',
+    tag: 'system',
+    summary: "The key's account (an object, as `astria login` expects)",
+    responses: { 200: { description: 'The account', schema: 'User' } },
+  },
+  {
+    method: 'get',
+    path: '/webhook_deliveries',
+    operationId: 'listWebhookDeliveries',
+    tag: 'system',
+    summary: '(ext) Callback delivery log, newest first',
+    query: [LIMIT, BEFORE_ID],
+    responses: { 200: { description: 'Deliveries', schema: 'WebhookDelivery', list: true } },
+  },
+  {
+    method: 'post',
+    path: '/tunes',
+    operationId: 'createTune',
+    tag: 'tunes',
+    summary: 'Create a tune and start training',
+    description:
+      'Training images come as multipart files (`tune[images][]`), http(s) URLs (`tune[image_urls][]`, downloaded ' +
+      'after answering) or base64 data URLs (`images`). Training tunes need 4–20 images, faceid tunes 1–20. The ' +
+      'title is the idempotency key: creating the same title again answers 200 with the existing tune.',
+    body: 'TuneCreate',
+    responses: {
+      201: tune('Created; training is queued'),
+      200: tune('A tune with this title already exists: returned unchanged'),
+    },
+  },
+  {
+    method: 'get',
+    path: '/tunes',
+    operationId: 'listTunes',
+    tag: 'tunes',
+    summary: 'List own tunes (and base models), newest first',
+    query: [
+      LIMIT,
+      offset(200),
+      BEFORE_ID,
+      { name: 'title', type: 'string', description: 'Exact title' },
+      { name: 'branch', type: 'string', description: 'sd15, sdxl1, flux1 or fast' },
+      { name: 'model_type', type: 'string', description: 'lora, faceid, pti' },
+    ],
+    responses: { 200: { description: 'Tunes', schema: 'Tune', list: true } },
+  },
+  {
+    method: 'get',
+    path: '/tunes/{id}',
+    operationId: 'getTune',
+    tag: 'tunes',
+    summary: 'Retrieve a tune (ready when `trained_at` is not null)',
+    responses: { 200: tune('The tune') },
+  },
+  {
+    method: 'patch',
+    path: '/tunes/{id}',
+    operationId: 'updateTune',
+    tag: 'tunes',
+    summary: 'Update title, name or characteristics',
+    body: 'TunePatch',
+    responses: { 200: tune('The updated tune') },
+  },
+  {
+    method: 'put',
+    path: '/tunes/{id}',
+    operationId: 'replaceTune',
+    tag: 'tunes',
+    summary: 'Same as PATCH (some clients send PUT)',
+    body: 'TunePatch',
+    responses: { 200: tune('The updated tune') },
+  },
+  {
+    method: 'delete',
+    path: '/tunes/{id}',
+    operationId: 'deleteTune',
+    tag: 'tunes',
+    summary: 'Delete a tune, its files, its prompts and their images',
+    responses: { 200: tune('The tune as it was before deletion') },
+  },
+  {
+    method: 'get',
+    path: '/tunes/{id}/events',
+    operationId: 'tuneEvents',
+    tag: 'tunes',
+    summary: '(ext) Server-Sent Events: training status and progress',
+    responses: { 200: { description: 'text/event-stream of tune updates', content: 'event-stream' } },
+  },
+  {
+    method: 'post',
+    path: '/tunes/{tune_id}/prompts',
+    operationId: 'createPrompt',
+    tag: 'prompts',
+    summary: 'Create a prompt (generation request) on a tune',
+    description:
+      'The text must contain the tune trigger word (e.g. `ohwx man`) or reference tunes as `<lora:ID:weight>`. ' +
+      'Fields left blank are null in the answer and resolved once processing starts. A prompt on a tune still ' +
+      'training waits for it.',
+    body: 'PromptCreate',
+    responses: { 201: prompt('Created; generation is queued') },
+  },
+  {
+    method: 'get',
+    path: '/tunes/{tune_id}/prompts',
+    operationId: 'listTunePrompts',
+    tag: 'prompts',
+    summary: "List a tune's prompts, newest first",
+    query: [LIMIT, offset(10_000), BEFORE_ID, { name: 'text', type: 'string', description: 'Text contains' }],
+    responses: { 200: { description: 'Prompts', schema: 'Prompt', list: true } },
+  },
+  {
+    method: 'get',
+    path: '/tunes/{tune_id}/prompts/{id}',
+    operationId: 'getTunePrompt',
+    tag: 'prompts',
+    summary: 'Retrieve a prompt through its tune',
+    responses: { 200: prompt('The prompt') },
+  },
+  {
+    method: 'delete',
+    path: '/tunes/{tune_id}/prompts/{id}',
+    operationId: 'deleteTunePrompt',
+    tag: 'prompts',
+    summary: 'Delete a prompt and its images (cancels it if running)',
+    responses: { 200: prompt('The prompt as it was before deletion') },
+  },
+  {
+    method: 'get',
+    path: '/prompts',
+    operationId: 'listPrompts',
+    tag: 'prompts',
+    summary: 'List all own prompts, newest first',
+    query: [
+      LIMIT,
+      offset(10_000),
+      BEFORE_ID,
+      { name: 'tune_id', type: 'integer', description: 'Only this tune' },
+      { name: 'text', type: 'string', description: 'Text contains' },
+    ],
+    responses: { 200: { description: 'Prompts', schema: 'Prompt', list: true } },
+  },
+  {
+    method: 'get',
+    path: '/prompts/{id}',
+    operationId: 'getPrompt',
+    tag: 'prompts',
+    summary: 'Retrieve a prompt',
+    responses: { 200: prompt('The prompt') },
+  },
+  {
+    method: 'delete',
+    path: '/prompts/{id}',
+    operationId: 'deletePrompt',
+    tag: 'prompts',
+    summary: 'Delete a prompt and its images (cancels it if running)',
+    responses: { 200: prompt('The prompt as it was before deletion') },
+  },
+  {
+    method: 'post',
+    path: '/prompts/{id}/cancel',
+    operationId: 'cancelPrompt',
+    tag: 'prompts',
+    summary: '(ext) Stop a queued or running prompt',
+    responses: { 200: prompt('The prompt, cancelled (or already finished)') },
+  },
+  {
+    method: 'get',
+    path: '/prompts/{id}/events',
+    operationId: 'promptEvents',
+    tag: 'prompts',
+    summary: '(ext) Server-Sent Events: status and per-step progress',
+    responses: { 200: { description: 'text/event-stream of prompt updates', content: 'event-stream' } },
+  },
+  {
+    method: 'get',
+    path: '/images/{id}/{expires}/{file}',
+    operationId: 'getImage',
+    tag: 'images',
+    summary: 'A generated image (signed, expiring URL from a prompt; no API key)',
+    public: true,
+    responses: { 200: { description: 'Image bytes', content: 'image' } },
+  },
+  {
+    method: 'get',
+    path: '/tune-images/{id}/{expires}/{file}',
+    operationId: 'getTuneImage',
+    tag: 'images',
+    summary: 'A training image (signed, expiring URL from a tune; no API key)',
+    public: true,
+    responses: { 200: { description: 'Image bytes', content: 'image' } },
+  },
+];
+
+/** The event-stream routes API.md §3 describes; the document lists them only where the server has them. */
+export const OPTIONAL_OPERATION_IDS = new Set(['tuneEvents', 'promptEvents']);
+
+/** Non-API routes a server may also register (the dashboard's pages and assets): not part of the document. */
+export const NON_API_PATH_PREFIXES = ['/ui', '/assets'];
+export const NON_API_PATHS = new Set(['/']);
