@@ -10,6 +10,7 @@ import { bodyPlugin } from './plugins/body.ts';
 import { errorsPlugin } from './plugins/errors.ts';
 import { idempotencyPlugin } from './plugins/idempotency.ts';
 import { imageRoutes } from './routes/images/images.ts';
+import { promptEventRoutes } from './routes/prompts/events.ts';
 import { promptRoutes } from './routes/prompts/prompts.ts';
 import { systemRoutes } from './routes/system/system.ts';
 import { tuneRoutes } from './routes/tunes/tunes.ts';
@@ -43,6 +44,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(systemRoutes, opts);
   await app.register(tuneRoutes, opts);
   await app.register(promptRoutes, opts);
+  await app.register(promptEventRoutes, opts);
   await app.register(imageRoutes, opts);
   return app;
 }

@@ -9,6 +9,9 @@ const USAGE = `usage: atelier <command>
                                          create an API key (new account unless --account); prints it once
   keys list                              list keys (prefix, account, mode, created, last used, revoked)
   keys revoke <ID|PREFIX>                revoke a key
+  base-tunes add [ID] --title T [--branch B] [--name N]
+                                         add an operator base model every account can prompt (e.g. 690204)
+  base-tunes list                        list base models
 configuration: ATELIER_* environment variables (docs/configuration.md)`;
 
 async function main(argv: string[]): Promise<number> {
@@ -20,6 +23,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./serve.ts')).workerOnly(loadConfig());
     case 'keys':
       return (await import('./keys.ts')).keysCommand(loadConfig(), rest);
+    case 'base-tunes':
+      return (await import('./base-tunes.ts')).baseTunesCommand(loadConfig(), rest);
     case undefined:
     case 'help':
     case '--help':

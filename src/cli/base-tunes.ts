@@ -1,0 +1,44 @@
+// `atelier base-tunes add <id> --title T [--branch B] [--name N]` and `atelier base-tunes list`.
+import { parseArgs } from 'node:util';
+import type { Config } from '../config.ts';
+import { addBaseTune } from '../domain/base-tunes.ts';
+import { openSqlite } from '../store/db.ts';
+import { defaultEngines } from './runtime.ts';
+
+export async function baseTunesCommand(config: Config, argv: string[], out = console.log): Promise<number> {
+  const [sub, ...rest] = argv;
+  const db = await openSqlite(config.databaseFile);
+  try {
+    if (sub === 'add') {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { title: { type: 'string' }, branch: { type: 'string' }, name: { type: 'string' } },
+      });
+      const id = positionals[0] === undefined ? undefined : Number(positionals[0]);
+      if ((id !== undefined && !Number.isSafeInteger(id)) || !values.title) {
+        out('usage: atelier base-tunes add [ID] --title TITLE [--branch BRANCH] [--name NAME]');
+        return 1;
+      }
+      const engines = defaultEngines(config);
+      const branch = values.branch ?? config.defaultBranch ?? 'fast';
+      const t = await addBaseTune({ db, engines }, { id, title: values.title, name: values.name, branch });
+      out(`base tune ${t.id} "${t.title}" (branch ${t.branch}) is visible to every account`);
+      return 0;
+    }
+    if (sub === 'list') {
+      const rows = await db
+        .selectFrom('tunes')
+        .selectAll()
+        .where('account_id', 'is', null)
+        .orderBy('id')
+        .execute();
+      for (const r of rows) out(`${r.id}\t${r.branch}\t${r.title}`);
+      return 0;
+    }
+    out('usage: atelier base-tunes add [ID] --title TITLE [--branch BRANCH] [--name NAME] | list');
+    return 1;
+  } finally {
+    await db.destroy();
+  }
+}
