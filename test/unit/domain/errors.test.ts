@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { AppError, ERRORS, validationError } from '../../../src/domain/errors.ts';
 
 const doc = readFileSync(new URL('../../../docs/errors.md', import.meta.url), 'utf8');
-const rows = [...doc.matchAll(/^\| `([a-z_]+)` \| (\d{3}) \| (.+) \|$/gm)].map((m) => ({
+const rows = [...doc.matchAll(/^\|\s*`([a-z_]+)`\s*\|\s*(\d{3})\s*\|\s*(.+?)\s*\|$/gm)].map((m) => ({
   code: m[1],
   status: Number(m[2]),
   message: m[3],
