@@ -22,20 +22,21 @@ export function nextFloat32(r: number, towards: number): number {
 }
 
 /**
- * Fused multiply-add of float32 values with one rounding: a*b is exact in a double (48 bits), the
- * double sum s may be off by less than half a double ulp; only when s lands exactly on a float32
- * midpoint does that remainder decide the rounding direction.
+ * Fused multiply-add of float32 values with one rounding. a*b is exact in a double (48 bits) and the
+ * double sum s = a*b + c is within half a double ulp of the exact value, so rounding s to float32 is
+ * right unless s lies exactly halfway between two float32 values; only then the rounding error of s
+ * (TwoSum) decides the direction.
  */
 export function fmaF32(a: number, b: number, c: number): number {
   const p = a * b;
   const s = p + c;
-  const bv = s - p;
-  const err = p - (s - bv) + (c - bv); // TwoSum: exact p + c = s + err
   const r = f(s);
-  if (err === 0 || r === s) return r;
-  const other = nextFloat32(r, s);
-  if ((r + other) / 2 !== s) return r;
-  // s is a tie between r and other: the exact value lies on err's side of s.
-  const up = err > 0;
-  return up === other > r ? other : r;
+  if (r === s) return r;
+  const d = s - r;
+  const other = r + 2 * d; // the other float32 neighbour, if s is a tie
+  if (f(other) !== other) return r;
+  const bv = s - p;
+  const err = p - (s - bv) + (c - bv); // exact a*b + c = s + err
+  if (err === 0) return r; // a true tie: f() already rounded it to even
+  return err > 0 === other > r ? other : r;
 }

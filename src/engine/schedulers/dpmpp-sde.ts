@@ -62,11 +62,15 @@ export function createDpmppSde(config: SchedulerConfig, steps: number, opts: Dpm
   const drawNoise = (from: number, to: number, noise: StepNoise | undefined, n: number): Float32Array => {
     lastInterval[0] = from;
     lastInterval[1] = to;
-    const buf = new Float32Array(n);
-    if (noise instanceof Float32Array) return noise;
-    if (noise) return noise.randnInto(buf);
+    // Given values (e.g. recorded torchsde noise) are used as they are. A generator is NOT drawn from:
+    // like diffusers' DPMSolverSDEScheduler, the noise comes from the Brownian tree, so the pipeline's
+    // torch generators stay where diffusers leaves them (generatorDrawsAt = 0).
+    if (noise instanceof Float32Array) {
+      if (noise.length !== n) throw new Error(`dpm++sde: noise has ${noise.length} values, want ${n}`);
+      return noise;
+    }
     brownian ??= new BrownianTreeNoiseSampler(sigmaMin, sigmaMax, n, opts.noiseSeed ?? 0);
-    return brownian.noise(from, to, buf);
+    return brownian.noise(from, to, new Float32Array(n));
   };
 
   const sampler: Sampler & { readonly lastNoiseInterval: readonly [number, number] } = {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { TorchGenerator } from '../../../../src/engine/rng/torch-generator.ts';
 import { BrownianTree, BrownianTreeNoiseSampler } from '../../../../src/engine/schedulers/brownian-tree.ts';
 import { SD15_SCHEDULER_CONFIG } from '../../../../src/engine/schedulers/config.ts';
 import { createSampler } from '../../../../src/engine/schedulers/registry.ts';
@@ -54,17 +55,21 @@ test('noise sampler: unit variance increments, sign follows the direction of tra
 });
 
 test('dpm++sde without recorded noise: seeded Brownian noise, deterministic and finite; in-place stepping is safe', () => {
-  const run = (seed: number, inPlace: boolean) => {
+  const run = (seed: number, inPlace: boolean, generator?: TorchGenerator) => {
     const s = createSampler('dpm++sde_karras', SD15_SCHEDULER_CONFIG, 6, { noiseSeed: seed });
     let x: Float32Array = new Float32Array(256).map((_, k) => Math.sin(k) * s.initNoiseSigma);
     for (let i = 0; i < s.timesteps.length; i++) {
       const eps = fakeModel(s.scaleModelInput(x, i), s.timesteps[i]);
-      x = inPlace ? s.step(eps, i, x, undefined, x) : s.step(eps, i, x);
+      x = inPlace ? s.step(eps, i, x, generator, x) : s.step(eps, i, x, generator);
     }
     return x;
   };
   const a = run(42, false);
   assert.deepEqual(run(42, true), a);
+  // A pipeline generator is neither used nor advanced: the noise is the seeded Brownian tree's.
+  const gen = new TorchGenerator(9);
+  assert.deepEqual(run(42, false, gen), a);
+  assert.deepEqual(gen.randn([4]), new TorchGenerator(9).randn([4]));
   assert.notDeepEqual(run(43, false), a);
   assert.ok(a.every(Number.isFinite));
 });
