@@ -1,6 +1,6 @@
 // branch=fast image generator — a MOCK, clearly labelled: it produces placeholder JPEGs of the requested size
-// and count, each showing a diagonal stripe pattern and the word "MOCK" in block letters (drawn as rectangles, so
-// no font is needed), tinted by the seed so different seeds give different images. No model is run.
+// and count, each showing a diagonal stripe pattern and the word "MOCK" in block letters (drawn into a pixel
+// buffer, so no font is needed), tinted by the seed so different seeds give different images. No model is run.
 import sharp from 'sharp';
 import type {
   GenerationRequest,
@@ -24,28 +24,50 @@ export function mockHue(seed: number, index: number): number {
   return ((((seed + index * 2654435761) >>> 0) % 360) + 360) % 360;
 }
 
-export function mockSvg(width: number, height: number, hue: number, caption: string): string {
+/** HSL → RGB (0–255), for the seed-tinted background. */
+function hslToRgb(h: number, s: number, l: number): [number, number, number] {
+  const k = (n: number) => (n + h / 30) % 12;
+  const a = s * Math.min(l, 1 - l);
+  const f = (n: number) => l - a * Math.max(-1, Math.min(k(n) - 3, Math.min(9 - k(n), 1)));
+  return [Math.round(f(0) * 255), Math.round(f(8) * 255), Math.round(f(4) * 255)];
+}
+
+/**
+ * Raw RGB pixels of a mock image: light diagonal stripes in the seed's hue, and "MOCK" in near-black 5×5 block
+ * letters centred at up to 80% of the width. Drawn directly into a buffer (no SVG or font rendering).
+ */
+export function mockPixels(width: number, height: number, hue: number): Buffer {
+  const px = Buffer.alloc(width * height * 3);
+  const light = hslToRgb(hue, 0.45, 0.78);
+  const dark = hslToRgb(hue, 0.45, 0.62);
+  const stripe = Math.max(8, Math.round(Math.min(width, height) / 16));
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const c = Math.floor((x + y) / stripe) % 2 ? dark : light;
+      const i = (y * width + x) * 3;
+      px[i] = c[0];
+      px[i + 1] = c[1];
+      px[i + 2] = c[2];
+    }
+  }
   const cols = 4 * 5 + 3;
   const cell = Math.max(1, Math.floor(Math.min((width * 0.8) / cols, (height * 0.4) / 5)));
   const x0 = Math.floor((width - cols * cell) / 2);
   const y0 = Math.floor((height - 5 * cell) / 2);
-  const rects: string[] = [];
   [...'MOCK'].forEach((ch, li) => {
     GLYPHS[ch].forEach((row, r) => {
       [...row].forEach((bit, c) => {
-        if (bit === '1')
-          rects.push(
-            `<rect x="${x0 + (li * 6 + c) * cell}" y="${y0 + r * cell}" width="${cell}" height="${cell}"/>`,
+        if (bit !== '1') return;
+        for (let y = y0 + r * cell; y < y0 + (r + 1) * cell; y++)
+          px.fill(
+            17,
+            (y * width + x0 + (li * 6 + c) * cell) * 3,
+            (y * width + x0 + (li * 6 + c + 1) * cell) * 3,
           );
       });
     });
   });
-  const stripe = Math.max(8, Math.round(Math.min(width, height) / 16));
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">
-<defs><pattern id="s" width="${stripe * 2}" height="${stripe * 2}" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">
-<rect width="${stripe}" height="${stripe * 2}" fill="hsl(${hue},45%,62%)"/></pattern></defs>
-<rect width="100%" height="100%" fill="hsl(${hue},45%,78%)"/><rect width="100%" height="100%" fill="url(#s)"/>
-<g fill="#111">${rects.join('')}</g><title>${caption}</title></svg>`;
+  return px;
 }
 
 export class FastMockGenerator implements Generator {
@@ -60,9 +82,8 @@ export class FastMockGenerator implements Generator {
     const images = [];
     for (let i = 0; i < req.numImages; i++) {
       throwIfAborted(opts.signal);
-      const svg = mockSvg(req.width, req.height, mockHue(req.seed, i), `MOCK seed=${req.seed} #${i + 1}`);
-      const data = await sharp(Buffer.from(svg))
-        .resize(req.width, req.height)
+      const pixels = mockPixels(req.width, req.height, mockHue(req.seed, i));
+      const data = await sharp(pixels, { raw: { width: req.width, height: req.height, channels: 3 } })
         .jpeg({ quality: 80 })
         .toBuffer();
       images.push({ data, contentType: 'image/jpeg' as const, width: req.width, height: req.height });
