@@ -3,9 +3,10 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
 /**
- * The ESRGAN-family ×4 networks shipped as npm packages by UpscalerJS (MIT licence, © Kevin Scott), trained with
- * idealo's image-super-resolution (Apache-2.0) on DIV2K. `range` is the package's `inputRange`/`outputRange`
- * (its esrgan.js: "rrdn" models take 0–1, "rdn" models take 0–255).
+ * The ESRGAN-family ×4 networks shipped as npm packages by UpscalerJS (MIT licence, © Kevin Scott): the RRDN/RDN
+ * architectures of idealo's image-super-resolution (layer names and C/D/G/G0/T hyper-parameters as there), trained
+ * on DIV2K according to the packages' metadata. `range` is the package's `inputRange`/`outputRange` (its
+ * esrgan.js: "rrdn" models take 0–1, "rdn" models take 0–255).
  *
  * - thick:  RRDN, 10 RRDB × 3 RDB × (4 dense 3×3 convs + 3×3 fusion), G0 64, G 32, pixel shuffle: 7.26 M MAC per input pixel
  * - medium: RDN, residual dense blocks, nearest upsampling: 0.72 M MAC per input pixel
