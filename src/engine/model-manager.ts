@@ -4,8 +4,16 @@
 // when the generation ends.
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
-import { type LoadOptions, loadModel, loadParts } from './load.ts';
+import { type LoraWeights, readLora, type ScaledLora } from './checkpoint/lora.ts';
+import { openCheckpoint } from './checkpoint/open.ts';
+import { SafetensorsFile } from './checkpoint/safetensors.ts';
+import { TextEncoder, Unet } from './components.ts';
+import type { CompiledGraph } from './graph/cache.ts';
+import { defaultCacheDir, type LoadOptions, loadModel, loadParts } from './load.ts';
+import { baseGraphs, type LoraSetIdentity, loraTargets, mergedGraph } from './lora-graphs.ts';
+import { OrtSession, type SessionSettings } from './ort.ts';
 import type { SdModel } from './pipeline/types.ts';
 import {
   defaultSamplerFor,
@@ -84,4 +92,226 @@ export async function openSdModel(spec: ModelSpec, load: LoadOptions = {}): Prom
       await Promise.all([parts.dispose(), inpaintUnet?.dispose()]);
     },
   };
+}
+
+/** float32 bytes of every tensor of the checkpoint (what its sessions hold, give or take the optimiser's copies). */
+export function modelBytes(path: string): number {
+  const ck = openCheckpoint(path);
+  try {
+    let total = 0;
+    for (const c of [ck.unet, ck.text_encoder, ck.vae]) {
+      if (!c) continue;
+      for (const n of c.source.names()) total += c.source.shape(n).reduce((a, d) => a * d, 1) * 4;
+    }
+    return total;
+  } finally {
+    ck.close();
+  }
+}
+
+/** A LoRA file applied with a scale; `id` identifies its content (e.g. blob key or sha256). */
+export interface LoraRef {
+  id: string;
+  path: string;
+  scale: number;
+}
+
+export interface ModelManagerOptions {
+  cacheDir?: string;
+  session?: SessionSettings;
+  /** weight bytes all loaded models may hold together; default $ATELIER_MODEL_MEMORY_MB or 60 % of RAM */
+  memoryBudgetBytes?: number;
+}
+
+export interface ModelLease {
+  model: SdModel;
+  /** true when the sessions were already loaded (nothing was built or read for this lease) */
+  reused: boolean;
+  release(): void;
+}
+
+interface Entry {
+  key: string;
+  model: SdModel;
+  bytes: number;
+  refs: number;
+  lastUsed: number;
+  dispose(): Promise<void>;
+}
+
+export interface ModelManagerStats {
+  baseLoads: number;
+  loraLoads: number;
+  evictions: number;
+  loadedKeys: string[];
+  usedBytes: number;
+}
+
+export function defaultMemoryBudget(): number {
+  const mb = Number(process.env.ATELIER_MODEL_MEMORY_MB);
+  return Number.isFinite(mb) && mb > 0 ? mb * 1024 * 1024 : Math.floor(totalmem() * 0.6);
+}
+
+export class ModelManager {
+  private readonly entries = new Map<string, Entry>();
+  private readonly pending = new Map<string, Promise<Entry>>();
+  private readonly graphs = new Map<string, Record<'unet' | 'text_encoder', CompiledGraph>>();
+  private readonly cacheDir: string;
+  readonly budget: number;
+  private counters = { baseLoads: 0, loraLoads: 0, evictions: 0 };
+  private clock = 0;
+
+  constructor(private readonly opts: ModelManagerOptions = {}) {
+    this.cacheDir = opts.cacheDir ?? defaultCacheDir();
+    this.budget = opts.memoryBudgetBytes ?? defaultMemoryBudget();
+  }
+
+  stats(): ModelManagerStats {
+    return {
+      ...this.counters,
+      loadedKeys: [...this.entries.keys()],
+      usedBytes: [...this.entries.values()].reduce((a, e) => a + e.bytes, 0),
+    };
+  }
+
+  /** The model with these LoRAs merged, loading (or reusing) it; release the lease when the generation ends. */
+  async acquire(spec: ModelSpec, loras: LoraRef[] = []): Promise<ModelLease> {
+    const active = loras.filter((l) => l.scale !== 0);
+    const key = active.length ? `${spec.key}+${active.map((l) => `${l.id}@${l.scale}`).join('+')}` : spec.key;
+    const loaded = this.entries.get(key);
+    const entry =
+      loaded ??
+      (await this.load(key, () =>
+        active.length ? this.openLoraVariant(spec, active) : this.openBase(spec),
+      ));
+    entry.refs++;
+    entry.lastUsed = ++this.clock;
+    let released = false;
+    return {
+      model: entry.model,
+      reused: loaded !== undefined,
+      release: () => {
+        if (released) return;
+        released = true;
+        entry.refs--;
+      },
+    };
+  }
+
+  /** One load per key at a time: concurrent callers await the same promise. */
+  private async load(
+    key: string,
+    open: () => Promise<Omit<Entry, 'refs' | 'lastUsed' | 'key'>>,
+  ): Promise<Entry> {
+    let p = this.pending.get(key);
+    if (!p) {
+      p = (async () => {
+        const e: Entry = { key, refs: 0, lastUsed: ++this.clock, ...(await open()) };
+        this.entries.set(key, e);
+        return e;
+      })().finally(() => this.pending.delete(key));
+      this.pending.set(key, p);
+    }
+    return p;
+  }
+
+  /** Evicts idle models, least recently used first, until `bytes` more fit the budget (or nothing idle is left). */
+  private async makeRoom(bytes: number, keep: Set<string> = new Set()): Promise<void> {
+    const used = () => [...this.entries.values()].reduce((a, e) => a + e.bytes, 0);
+    while (used() + bytes > this.budget) {
+      const idle = [...this.entries.values()]
+        .filter((e) => e.refs === 0 && !keep.has(e.key))
+        .sort((a, b) => a.lastUsed - b.lastUsed)[0];
+      if (!idle) return; // everything loaded is in use: load anyway rather than fail the prompt
+      this.entries.delete(idle.key);
+      this.counters.evictions++;
+      await idle.dispose();
+    }
+  }
+
+  private async openBase(spec: ModelSpec) {
+    const bytes = modelBytes(spec.path) + (spec.inpaintUnetPath ? modelBytes(spec.inpaintUnetPath) : 0);
+    await this.makeRoom(bytes);
+    const model = await openSdModel(spec, { cacheDir: this.cacheDir, session: this.opts.session });
+    this.counters.baseLoads++;
+    return { model, bytes, dispose: () => model.dispose() };
+  }
+
+  private baseGraphsOf(spec: ModelSpec) {
+    let g = this.graphs.get(spec.key);
+    if (!g) {
+      g = baseGraphs(spec.path, this.cacheDir);
+      this.graphs.set(spec.key, g);
+    }
+    return g;
+  }
+
+  /** Base model sessions reused for the VAE (and untouched components); merged copies for the LoRA targets. */
+  private async openLoraVariant(spec: ModelSpec, loras: LoraRef[]) {
+    const base = await this.acquire(spec);
+    try {
+      const graphs = this.baseGraphsOf(spec);
+      const targets = loraTargets(graphs);
+      const weights: ScaledLora[] = loras.map((l) => ({
+        weights: readLoraFile(l.path, targets),
+        scale: l.scale,
+      }));
+      const set: LoraSetIdentity[] = loras.map((l) => ({ id: l.id, scale: l.scale }));
+      const touches = (c: 'unet' | 'text_encoder') =>
+        weights.some((w) => w.weights.layers.some((l) => l.component === c));
+      const sizeOf = (g: CompiledGraph) => g.weights.reduce((a, w) => a + w.length, 0);
+      const bytes =
+        (touches('unet') ? sizeOf(graphs.unet) : 0) +
+        (touches('text_encoder') ? sizeOf(graphs.text_encoder) : 0);
+      await this.makeRoom(bytes, new Set([spec.key]));
+      const settings = this.opts.session;
+      const opened: OrtSession[] = [];
+      const open = async (c: 'unet' | 'text_encoder') => {
+        const m = mergedGraph(graphs[c], c, weights, set, this.cacheDir);
+        const s = await OrtSession.create(m.modelPath, settings);
+        opened.push(s);
+        return s;
+      };
+      try {
+        const unet = touches('unet') ? new Unet(base.model.unet.config, await open('unet')) : base.model.unet;
+        const clip = touches('text_encoder')
+          ? new TextEncoder(base.model.clip.config, await open('text_encoder'))
+          : base.model.clip;
+        this.counters.loraLoads++;
+        return {
+          model: { ...base.model, unet, clip },
+          bytes,
+          dispose: async () => {
+            await Promise.all(opened.map((s) => s.dispose()));
+            base.release();
+          },
+        };
+      } catch (e) {
+        await Promise.all(opened.map((s) => s.dispose()));
+        throw e;
+      }
+    } catch (e) {
+      base.release();
+      throw e;
+    }
+  }
+
+  /** Disposes every loaded model (in use or not). */
+  async close(): Promise<void> {
+    await Promise.all([...this.pending.values()].map((p) => p.catch(() => undefined)));
+    const all = [...this.entries.values()]
+      .sort((a, b) => Number(a.key.includes('+')) - Number(b.key.includes('+')))
+      .reverse();
+    this.entries.clear();
+    for (const e of all) await e.dispose();
+  }
+}
+
+function readLoraFile(path: string, targets: Parameters<typeof readLora>[1]): LoraWeights {
+  const file = SafetensorsFile.open(path);
+  try {
+    return readLora(file, targets);
+  } finally {
+    file.close();
+  }
 }
