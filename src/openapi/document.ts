@@ -239,8 +239,10 @@ function responseContent(spec: ResponseSpec): JsonSchema | undefined {
           schema: {
             type: 'string',
             description:
-              'Server-Sent Events; each event carries the object as JSON in `data` (bare or wrapped as ' +
-              '{"prompt": …} / {"tune": …}); the stream ends once the status is final.',
+              'Server-Sent Events, JSON in `data`. `event: progress` carries {id, status, progress, phase, step, ' +
+              'total} on every change; `event: done` carries the final object (as GET returns it) and ends the ' +
+              'stream; `event: deleted` carries {id} when the object is deleted meanwhile. Comment lines keep ' +
+              'the connection alive.',
           },
         },
       };
