@@ -11,7 +11,11 @@ export interface SchedulerConfig {
   betaEnd: number;
   betaSchedule: BetaSchedule;
   predictionType: PredictionType;
-  timestepSpacing: TimestepSpacing;
+  /**
+   * `timestep_spacing` of the config; undefined when the config has none (older SD 1.x configs), in which
+   * case each sampler uses the default its diffusers class has ("linspace" for all samplers here).
+   */
+  timestepSpacing?: TimestepSpacing;
   stepsOffset: number;
   /** LCM / TCD: the number of steps the consistency model was distilled with. */
   originalInferenceSteps: number;
@@ -23,7 +27,7 @@ export interface SchedulerConfig {
   useKarrasSigmas: boolean;
 }
 
-/** SD 1.5 defaults (the values of runwayml/stable-diffusion-v1-5 scheduler_config.json). */
+/** SD 1.5 (the fixture model's scheduler_config.json as current diffusers writes it, spacing "leading"). */
 export const SD15_SCHEDULER_CONFIG: SchedulerConfig = {
   numTrainTimesteps: 1000,
   betaStart: 0.00085,
@@ -53,14 +57,10 @@ export function schedulerConfigFromDiffusers(json: Record<string, unknown>): Sch
     betaEnd: num('beta_end', base.betaEnd),
     betaSchedule: str('beta_schedule', ['scaled_linear', 'linear'] as const, base.betaSchedule),
     predictionType: str('prediction_type', ['epsilon', 'v_prediction'] as const, base.predictionType),
-    // diffusers' default when the key is missing is "linspace" for most schedulers, but SD 1.x configs
-    // saved by current diffusers always carry it; older SD configs without it behave as "leading" via
-    // steps_offset, so we keep "leading" as the SD default.
-    timestepSpacing: str(
-      'timestep_spacing',
-      ['leading', 'trailing', 'linspace'] as const,
-      base.timestepSpacing,
-    ),
+    timestepSpacing:
+      json.timestep_spacing === undefined || json.timestep_spacing === null
+        ? undefined
+        : str('timestep_spacing', ['leading', 'trailing', 'linspace'] as const, 'linspace'),
     stepsOffset: num('steps_offset', base.stepsOffset),
     originalInferenceSteps: num('original_inference_steps', base.originalInferenceSteps),
     timestepScaling: num('timestep_scaling', base.timestepScaling),

@@ -22,12 +22,15 @@ export const SAMPLER_NAMES: readonly SamplerName[] = [
   'tcd',
 ];
 
+/** What EulerDiscrete, EulerAncestralDiscrete, DPMSolverMultistep and DPMSolverSDE use without a config value. */
+export const DIFFUSERS_DEFAULT_SPACING: TimestepSpacing = 'linspace';
+
 export function isSamplerName(name: string): name is SamplerName {
   return (SAMPLER_NAMES as readonly string[]).includes(name);
 }
 
 export interface CreateSamplerOptions {
-  /** Timestep spacing; defaults to the config's `timestep_spacing`. */
+  /** Timestep spacing; defaults to the config's `timestep_spacing`, else diffusers' default (linspace). */
   spacing?: TimestepSpacing;
   /** Karras sigmas; implied by the *_karras names, otherwise defaults to the config's `use_karras_sigmas`. */
   karras?: boolean;
@@ -43,7 +46,7 @@ export function createSampler(
   steps: number,
   opts: CreateSamplerOptions = {},
 ): Sampler {
-  const spacing = opts.spacing ?? config.timestepSpacing;
+  const spacing = opts.spacing ?? config.timestepSpacing ?? DIFFUSERS_DEFAULT_SPACING;
   const karrasDefault = opts.karras ?? config.useKarrasSigmas;
   switch (name) {
     case 'euler':

@@ -156,3 +156,15 @@ test('v-prediction denoisers invert v = alpha eps - sigma_vp x0 in both paramete
   for (let k = 0; k < 3; k++) assert.ok(Math.abs(epsModel[k] - x0[k]) < 1e-6);
   assert.equal(SD15_SCHEDULER_CONFIG.predictionType, 'epsilon');
 });
+
+test('timestep_spacing: from the config, else diffusers default linspace; an explicit option wins', () => {
+  const noKey = schedulerConfigFromDiffusers({ _class_name: 'PNDMScheduler', steps_offset: 1 });
+  assert.equal(noKey.timestepSpacing, undefined);
+  assert.deepEqual(Array.from(createSampler('euler', noKey, 4).timesteps), [999, 666, 333, 0]);
+  assert.deepEqual(Array.from(createSampler('euler', modelConfig, 4).timesteps), [751, 501, 251, 1]);
+  assert.deepEqual(
+    Array.from(createSampler('euler', modelConfig, 4, { spacing: 'trailing' }).timesteps),
+    [999, 749, 499, 249],
+  );
+  assert.throws(() => schedulerConfigFromDiffusers({ timestep_spacing: 'sideways' }), /timestep_spacing/);
+});
