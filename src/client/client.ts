@@ -294,10 +294,9 @@ export class AtelierClient {
       seen(o);
       report(ev.event === 'done' ? progressOfObject(o, 'events') : progressOfEvent(o));
       if (ev.event === 'done') return o as unknown as Tune | Prompt;
-      // A server that ends with a final progress event but no `done`: read the object itself.
-      if (isFinal(kind, o))
-        return (await this.request('GET', `/${kind}s/${id}`, { signal })) as Tune | Prompt;
     }
+    // The stream ended without `done` (a proxy cut it, or a server that only sends progress): polling takes over
+    // and its first GET sees a final state at once.
     return null;
   }
 
