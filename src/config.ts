@@ -22,6 +22,11 @@ export const configSchema = z.object({
     .string()
     .optional()
     .describe('ATELIER_DATABASE_FILE: SQLite path (default <dataDir>/atelier.db)'),
+  databaseUrl: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional()
+    .describe('ATELIER_DATABASE_URL: use PostgreSQL instead of the SQLite file'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Branch used when a tune names none and has no base tune (first installed trainer otherwise). */
   defaultBranch: z.string().optional().describe('ATELIER_DEFAULT_BRANCH'),
@@ -72,6 +77,7 @@ const ENV_NAMES: Record<string, string> = {
   publicBaseUrl: 'ATELIER_PUBLIC_BASE_URL',
   dataDir: 'ATELIER_DATA_DIR',
   databaseFile: 'ATELIER_DATABASE_FILE',
+  databaseUrl: 'ATELIER_DATABASE_URL',
   logLevel: 'ATELIER_LOG_LEVEL',
   defaultBranch: 'ATELIER_DEFAULT_BRANCH',
   workerInProcess: 'ATELIER_WORKER_IN_PROCESS',
@@ -125,3 +131,8 @@ export function loadConfig(
 }
 
 export const ENV_VARS = ENV_NAMES;
+
+/** What openDatabase() opens: the PostgreSQL URL when configured, else the SQLite file. */
+export function databaseTarget(c: Config): string {
+  return c.databaseUrl ?? c.databaseFile;
+}

@@ -1,13 +1,13 @@
 // `atelier base-tunes add <id> --title T [--branch B] [--name N]` and `atelier base-tunes list`.
 import { parseArgs } from 'node:util';
-import type { Config } from '../config.ts';
+import { type Config, databaseTarget } from '../config.ts';
 import { addBaseTune } from '../domain/base-tunes.ts';
-import { openSqlite } from '../store/db.ts';
+import { openDatabase } from '../store/db.ts';
 import { defaultEngines } from './runtime.ts';
 
 export async function baseTunesCommand(config: Config, argv: string[], out = console.log): Promise<number> {
   const [sub, ...rest] = argv;
-  const db = await openSqlite(config.databaseFile);
+  const db = await openDatabase(databaseTarget(config));
   try {
     if (sub === 'add') {
       const { values, positionals } = parseArgs({

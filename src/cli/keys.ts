@@ -1,13 +1,13 @@
 // `atelier keys create|list|revoke`.
 import { parseArgs } from 'node:util';
-import type { Config } from '../config.ts';
+import { type Config, databaseTarget } from '../config.ts';
 import { createApiKey } from '../domain/keys.ts';
 import { listApiKeys, revokeApiKey } from '../store/accounts.ts';
-import { openSqlite } from '../store/db.ts';
+import { openDatabase } from '../store/db.ts';
 
 export async function keysCommand(config: Config, argv: string[], out = console.log): Promise<number> {
   const [sub, ...rest] = argv;
-  const db = await openSqlite(config.databaseFile);
+  const db = await openDatabase(databaseTarget(config));
   try {
     if (sub === 'create') {
       const { values } = parseArgs({

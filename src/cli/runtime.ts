@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { LocalBlobStore } from '../blobs/local-blob-store.ts';
 import { createImageUrlSigner } from '../blobs/signed-urls.ts';
-import type { Config } from '../config.ts';
+import { type Config, databaseTarget } from '../config.ts';
 import { JOB_PROMPT, JOB_TRAIN, type Logger, type Services } from '../domain/context.ts';
 import type { Engines } from '../domain/ports.ts';
 import { EmbeddedQueue } from '../jobs/embedded-queue.ts';
@@ -15,7 +15,7 @@ import { WebhookDispatcher } from '../jobs/webhooks.ts';
 import { Worker } from '../jobs/worker.ts';
 import { checkOutboundUrl, guardedFetch, type OutboundPolicy } from '../net/guarded-fetch.ts';
 import { ensureSetting } from '../store/accounts.ts';
-import { openSqlite } from '../store/db.ts';
+import { openDatabase } from '../store/db.ts';
 import { FastTrainer } from '../train/fast.ts';
 
 export interface RuntimeOptions {
@@ -59,7 +59,7 @@ export function defaultEngines(config: Config): Engines {
 }
 
 export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
-  const db = await openSqlite(config.databaseFile);
+  const db = await openDatabase(databaseTarget(config));
   const secret = await ensureSetting(db, 'image_url_secret', randomBytes(32).toString('base64url'));
   const policy: OutboundPolicy = {
     allowPrivate: config.outboundAllowPrivate,

@@ -1,9 +1,10 @@
-// Opens the database. The embedded default is SQLite through better-sqlite3; a PostgreSQL dialect can be added
-// here (Kysely's PostgresDialect over `pg`) without touching the repositories, which only speak Kysely.
+// Opens the database: SQLite through better-sqlite3 (the embedded default) or PostgreSQL through `pg` (scale-out).
+// The repositories only speak Kysely with portable SQL, so both run the same code and the same migrations.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
 import { migrateToLatest } from './migrations.ts';
 import type { Database } from './schema.ts';
 
@@ -19,6 +20,21 @@ export async function openSqlite(file: string): Promise<Db> {
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
   await migrateToLatest(db as Kysely<unknown>);
   return db;
+}
+
+export async function openPostgres(url: string): Promise<Db> {
+  // int8 (count(*), bigint columns) as JS numbers: every such value here (ids, counts, seeds < 2^32) is safe.
+  pg.types.setTypeParser(20, (v: string) => Number(v));
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 10 }) }),
+  });
+  await migrateToLatest(db as Kysely<unknown>);
+  return db;
+}
+
+/** `postgres://…` → PostgreSQL, anything else is a SQLite file path. */
+export function openDatabase(target: string): Promise<Db> {
+  return /^postgres(ql)?:\/\//i.test(target) ? openPostgres(target) : openSqlite(target);
 }
 
 export function nowIso(ms: number = Date.now()): string {

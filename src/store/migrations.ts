@@ -1,20 +1,30 @@
 // Schema migrations, written with Kysely's schema builder so the same code creates SQLite and PostgreSQL tables.
 // Append new migrations; never edit one that has shipped.
-import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
+import {
+  type ColumnDefinitionBuilder,
+  type Kysely,
+  type Migration,
+  type MigrationProvider,
+  Migrator,
+  PostgresAdapter,
+} from 'kysely';
 
 const initial: Migration = {
   async up(db: Kysely<unknown>) {
-    const id = 'integer';
+    // Auto-increment ids: SQLite's INTEGER PRIMARY KEY AUTOINCREMENT, PostgreSQL's serial.
+    const pg = db.getExecutor().adapter instanceof PostgresAdapter;
+    const id = pg ? 'serial' : 'integer';
+    const pk = (c: ColumnDefinitionBuilder) => (pg ? c.primaryKey() : c.primaryKey().autoIncrement());
     await db.schema
       .createTable('accounts')
-      .addColumn('id', id, (c) => c.primaryKey().autoIncrement())
+      .addColumn('id', id, pk)
       .addColumn('name', 'text', (c) => c.notNull())
       .addColumn('webhook_secret', 'text', (c) => c.notNull())
       .addColumn('created_at', 'text', (c) => c.notNull())
       .execute();
     await db.schema
       .createTable('api_keys')
-      .addColumn('id', id, (c) => c.primaryKey().autoIncrement())
+      .addColumn('id', id, pk)
       .addColumn('account_id', 'integer', (c) => c.notNull().references('accounts.id'))
       .addColumn('prefix', 'text', (c) => c.notNull())
       .addColumn('key_hash', 'text', (c) => c.notNull().unique())
@@ -25,7 +35,7 @@ const initial: Migration = {
       .execute();
     await db.schema
       .createTable('tunes')
-      .addColumn('id', id, (c) => c.primaryKey().autoIncrement())
+      .addColumn('id', id, pk)
       .addColumn('account_id', 'integer', (c) => c.references('accounts.id'))
       .addColumn('presentation', 'text', (c) => c.notNull())
       .addColumn('title', 'text', (c) => c.notNull())
@@ -56,7 +66,7 @@ const initial: Migration = {
     await db.schema.createIndex('tunes_account_title').on('tunes').columns(['account_id', 'title']).execute();
     await db.schema
       .createTable('tune_images')
-      .addColumn('id', id, (c) => c.primaryKey().autoIncrement())
+      .addColumn('id', id, pk)
       .addColumn('tune_id', 'integer', (c) => c.notNull())
       .addColumn('position', 'integer', (c) => c.notNull())
       .addColumn('blob_key', 'text', (c) => c.notNull())
@@ -69,7 +79,7 @@ const initial: Migration = {
     await db.schema.createIndex('tune_images_tune').on('tune_images').column('tune_id').execute();
     await db.schema
       .createTable('prompts')
-      .addColumn('id', id, (c) => c.primaryKey().autoIncrement())
+      .addColumn('id', id, pk)
       .addColumn('account_id', 'integer', (c) => c.notNull())
       .addColumn('tune_id', 'integer', (c) => c.notNull())
       .addColumn('presentation', 'text', (c) => c.notNull())
@@ -98,7 +108,7 @@ const initial: Migration = {
     await db.schema.createIndex('prompts_tune').on('prompts').columns(['tune_id', 'status']).execute();
     await db.schema
       .createTable('images')
-      .addColumn('id', id, (c) => c.primaryKey().autoIncrement())
+      .addColumn('id', id, pk)
       .addColumn('prompt_id', 'integer', (c) => c.notNull())
       .addColumn('account_id', 'integer', (c) => c.notNull())
       .addColumn('position', 'integer', (c) => c.notNull())
@@ -111,7 +121,7 @@ const initial: Migration = {
     await db.schema.createIndex('images_prompt').on('images').column('prompt_id').execute();
     await db.schema
       .createTable('jobs')
-      .addColumn('id', id, (c) => c.primaryKey().autoIncrement())
+      .addColumn('id', id, pk)
       .addColumn('type', 'text', (c) => c.notNull())
       .addColumn('account_id', 'integer', (c) => c.notNull())
       .addColumn('subject_id', 'integer', (c) => c.notNull())
@@ -133,7 +143,7 @@ const initial: Migration = {
     await db.schema.createIndex('jobs_subject').on('jobs').columns(['type', 'subject_id']).execute();
     await db.schema
       .createTable('webhook_deliveries')
-      .addColumn('id', id, (c) => c.primaryKey().autoIncrement())
+      .addColumn('id', id, pk)
       .addColumn('account_id', 'integer', (c) => c.notNull())
       .addColumn('event_id', 'text', (c) => c.notNull())
       .addColumn('event_type', 'text', (c) => c.notNull())

@@ -1,4 +1,5 @@
 // Prompts and their generated images, always scoped by account.
+import { sql } from 'kysely';
 import { type Db, nowIso } from './db.ts';
 import { type Page, paginate } from './pagination.ts';
 import type { Image, NewPrompt, Prompt, PromptPatch } from './schema.ts';
@@ -20,6 +21,12 @@ export async function getPrompt(db: Db, id: number): Promise<Prompt | undefined>
   return db.selectFrom('prompts').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/** Case-insensitive substring match with LIKE wildcards escaped; the same result in SQLite and PostgreSQL. */
+export function containsText(column: 'text', needle: string) {
+  const pattern = `%${needle.toLowerCase().replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
+  return sql<boolean>`lower(${sql.ref(column)}) like ${pattern} escape '\\'`;
+}
+
 export interface PromptFilters {
   tuneId?: number;
   text?: string;
@@ -33,7 +40,7 @@ export async function listPrompts(
 ): Promise<Prompt[]> {
   let q = db.selectFrom('prompts').selectAll().where('account_id', '=', accountId);
   if (f.tuneId !== undefined) q = q.where('tune_id', '=', f.tuneId);
-  if (f.text) q = q.where('text', 'like', `%${f.text.replace(/[%_\\]/g, (c) => `\\${c}`)}%`);
+  if (f.text) q = q.where(containsText('text', f.text));
   return paginate(q, 'id', page).execute();
 }
 

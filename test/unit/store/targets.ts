@@ -1,0 +1,92 @@
+// The databases a store/queue test runs against: a temp SQLite file always, and a throwaway PostgreSQL database
+// when one is reachable (ATELIER_TEST_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres). Each open()
+// gives a fresh database; reopen() opens the same one again (a "restart").
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { type Db, openDatabase } from '../../../src/store/db.ts';
+
+export interface Opened {
+  db: Db;
+  reopen(): Promise<Db>;
+  cleanup(): Promise<void>;
+}
+
+export interface Target {
+  name: string;
+  /** a reason to skip, when the database is not available */
+  skip?: string;
+  open(): Promise<Opened>;
+}
+
+const ADMIN_URL = process.env.ATELIER_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+async function pgReachable(): Promise<string | undefined> {
+  const c = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 1500 });
+  try {
+    await c.connect();
+    await c.query('select 1');
+    return undefined;
+  } catch (e) {
+    return `PostgreSQL not reachable at ${ADMIN_URL}: ${(e as Error).message}`;
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+const sqlite: Target = {
+  name: 'sqlite',
+  async open() {
+    const dir = mkdtempSync(join(tmpdir(), 'atelier-store-'));
+    const file = join(dir, 'a.db');
+    const dbs: Db[] = [await openDatabase(file)];
+    return {
+      db: dbs[0],
+      async reopen() {
+        dbs.push(await openDatabase(file));
+        return dbs.at(-1)!;
+      },
+      async cleanup() {
+        for (const d of dbs) await d.destroy().catch(() => {});
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
+};
+
+function postgres(skip: string | undefined): Target {
+  return {
+    name: 'postgres',
+    skip,
+    async open() {
+      const name = `atelier_t_${randomBytes(6).toString('hex')}`;
+      const admin = new pg.Client({ connectionString: ADMIN_URL });
+      await admin.connect();
+      await admin.query(`create database ${name}`);
+      await admin.end();
+      const url = new URL(ADMIN_URL);
+      url.pathname = `/${name}`;
+      const dbs: Db[] = [await openDatabase(url.toString())];
+      return {
+        db: dbs[0],
+        async reopen() {
+          dbs.push(await openDatabase(url.toString()));
+          return dbs.at(-1)!;
+        },
+        async cleanup() {
+          for (const d of dbs) await d.destroy().catch(() => {});
+          const a = new pg.Client({ connectionString: ADMIN_URL });
+          await a.connect();
+          await a.query(`drop database if exists ${name} with (force)`);
+          await a.end();
+        },
+      };
+    },
+  };
+}
+
+export async function storeTargets(): Promise<Target[]> {
+  return [sqlite, postgres(await pgReachable())];
+}
