@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { afterEach, before, describe, test } from 'node:test';
 import { EmbeddedQueue } from '../../../src/jobs/embedded-queue.ts';
 import { jobRetryDelayMs } from '../../../src/jobs/queue.ts';
-import { type Db, openSqlite } from '../../../src/store/db.ts';
+import type { Db } from '../../../src/store/db.ts';
 import { getJob } from '../../../src/store/jobs.ts';
 import { storeTargets, type Target } from '../store/targets.ts';
 
