@@ -164,6 +164,12 @@ test('write a prompt with the schema-driven form; its images appear in the galle
   await card.locator('.badge-completed').waitFor({ timeout: 15_000 });
   const thumbs = card.locator('.image-grid img');
   assert.equal(await thumbs.count(), 2);
+  assert.equal(
+    await card.getByRole('button', { name: 'Cancel' }).isVisible(),
+    false,
+    'no Cancel once completed',
+  );
+  assert.equal(await card.locator('progress').isVisible(), false);
   await page.waitForFunction(() =>
     Array.from(document.querySelectorAll<HTMLImageElement>('li.prompt.focused .image-grid img')).every(
       (i) => i.complete && i.naturalWidth > 0,
@@ -186,7 +192,7 @@ test('the lightbox shows the parameters, downloads, steps with arrow keys and cl
   await first.click();
   const dialog = page.getByRole('dialog');
   await dialog.waitFor();
-  const params = await dialog.locator('dl.params').innerText();
+  const params = (await dialog.locator('dl.params').textContent()) ?? '';
   for (const label of ['Seed', 'Scheduler', 'Steps', 'CFG scale']) assert.match(params, new RegExp(label));
   assert.match(params, /1234/);
   assert.match(params, /euler_a/);

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { z } from 'zod';
 import { promptSchema } from '../../src/domain/prompt-schema.ts';
 import { tuneCreateSchema } from '../../src/domain/tune-schema.ts';
+import { buildOpenApiDocument } from '../../src/openapi/document.ts';
 import {
   buildFormModel,
   deref,
@@ -148,6 +149,18 @@ test('an OpenAPI document is read through its POST body and $refs', () => {
   assert.deepEqual([fields.get('steps')?.min, fields.get('steps')?.max], [0, 50]);
   assert.deepEqual(fieldsOf(openapi, 'tune').get('branch')?.options, ['sd15', 'sdxl1', 'flux1', 'fast']);
   assert.throws(() => findBodySchema({ openapi: '3.1.0', paths: {} } as JsonSchema), /no JSON request body/);
+});
+
+test("the server's /openapi.json document gives the same form as the built schema", () => {
+  const openapi = buildOpenApiDocument({ serverUrl: 'http://127.0.0.1', includeOperation: () => true });
+  const strip = (groups: ReturnType<typeof buildFormModel>) =>
+    groups.map((g) => ({ id: g.id, fields: g.fields.map(({ label: _l, ...f }) => f) }));
+  assert.deepEqual(strip(buildFormModel(openapi as JsonSchema)), strip(buildFormModel(promptJson)));
+  const tuneFields = (doc: JsonSchema) => {
+    const m = fieldsOf(doc, 'tune');
+    return ['branch', 'model_type', 'title', 'name', 'token'].map((n) => m.get(n));
+  };
+  assert.deepEqual(tuneFields(openapi as JsonSchema), tuneFields(tuneJson));
 });
 
 test('tune schema gives the branch and model type pickers', () => {

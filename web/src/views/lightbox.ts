@@ -54,6 +54,9 @@ export function openLightbox(o: LightboxOptions): void {
     if (v === null || v === undefined || v === '') continue;
     params.append(h('dt', {}, label), h('dd', {}, String(v)));
   }
+  // (ext) what the server could not honour, e.g. the fast mock's "recorded, not applied" parameters
+  const notes = Array.isArray(prompt.notes) ? prompt.notes.map(String) : [];
+  if (notes.length) params.append(h('dt', {}, 'Notes'), h('dd', {}, notes.join('; ')));
 
   const show = () => {
     const url = imageUrl(prompt.images[index]);

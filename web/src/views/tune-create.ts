@@ -88,7 +88,9 @@ export async function renderTuneCreate(
       `${chosen.length} chosen · ${min}–${Math.min(max, limits.maxFiles)} JPEG, PNG or WebP photos, ` +
       `up to ${formatBytes(limits.maxFileBytes)} each`;
     clear(problems);
-    for (const msg of [...result.setErrors, ...result.fileErrors.values()]) problems.append(h('li', {}, msg));
+    // The count is only a problem once the user has started choosing photos (the button stays disabled till then).
+    const setErrors = chosen.length > 0 ? result.setErrors : [];
+    for (const msg of [...setErrors, ...result.fileErrors.values()]) problems.append(h('li', {}, msg));
     clear(previews);
     chosen.forEach((c, i) => {
       const bad = result.fileErrors.get(i);
