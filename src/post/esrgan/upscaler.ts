@@ -116,7 +116,11 @@ export function esrganStage(
   return {
     name: 'super_resolution',
     async run(img, ctx) {
-      loading ??= EsrganUpscaler.load(opts);
+      // A failed load is not cached: the next prompt tries again (e.g. after the package is installed).
+      loading ??= EsrganUpscaler.load(opts).catch((e: unknown) => {
+        loading = null;
+        throw e;
+      });
       const up = await loading;
       return up.upscale(img, ctx, opts);
     },
