@@ -37,6 +37,12 @@ export interface ImageSources {
 const asList = (v: unknown): unknown[] =>
   v === undefined || v === null || v === '' ? [] : Array.isArray(v) ? v : [v];
 
+/** `image_urls` entries sent as file parts carry the URL as their body (CLIENTS.md item 9): read them as text. */
+export function imageUrlsAsText(v: unknown): unknown {
+  const text = (x: unknown) => (isUploadedFile(x) ? x.data.toString('utf8').trim() : x);
+  return Array.isArray(v) ? v.map(text) : text(v);
+}
+
 /** Split `images` / `image_urls` entries into raw bytes to check now and URLs to download later. */
 export function collectImageSources(images: unknown, imageUrls: unknown): ImageSources {
   const out: ImageSources = { buffers: [], urls: [] };

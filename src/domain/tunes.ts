@@ -10,7 +10,7 @@ import { issuesToFields } from './coerce.ts';
 import { type Actor, JOB_PROMPT, JOB_TRAIN, type Services } from './context.ts';
 import { AppError, notFound, validationError } from './errors.ts';
 import { checkGeneration } from './generation.ts';
-import { collectImageSources, intakeAll } from './image-inputs.ts';
+import { collectImageSources, imageUrlsAsText, intakeAll } from './image-inputs.ts';
 import { installedBranches, trainerFor } from './ports.ts';
 import { triggerWordError } from './prompt-text.ts';
 import {
@@ -48,7 +48,7 @@ export async function createTune(
   actor: Actor,
   raw: Record<string, unknown>,
 ): Promise<CreateTuneResult> {
-  const parsed = tuneCreateSchema.safeParse(raw);
+  const parsed = tuneCreateSchema.safeParse({ ...raw, image_urls: imageUrlsAsText(raw.image_urls) });
   if (!parsed.success) throw validationError(issuesToFields(parsed.error.issues));
   const input = parsed.data;
 
