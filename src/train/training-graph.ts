@@ -16,7 +16,7 @@ import {
   kohyaUnetPrefix,
   unetAttentionModules,
 } from '../engine/graph/lora-inject.ts';
-import { buildUnetGraph, type UnetConfig } from '../engine/models/unet.ts';
+import { buildUnetGraph, type UnetBuildOptions, type UnetConfig } from '../engine/models/unet.ts';
 
 export interface TrainingGraphShape {
   batch: number;
@@ -49,7 +49,11 @@ export function buildLoraTrainingGraph(
   lora: LoraSpec,
   shape: TrainingGraphShape,
 ): TrainingGraph {
-  const g = buildUnetGraph(src, cfg);
+  // the fused com.microsoft.MultiHeadAttention kernel has no derivative rule: train on the explicit
+  // MatMul/Softmax/MatMul attention (the intersection type keeps this valid before and after the engine
+  // added the option)
+  const build: UnetBuildOptions & { fusedAttention?: boolean } = { fusedAttention: false };
+  const g = buildUnetGraph(src, cfg, build);
   const modules = unetAttentionModules(src.names(), lora.includeFeedForward);
   if (!modules.length) throw new Error('the UNet has no attention projections to train');
   const loras = injectLora(

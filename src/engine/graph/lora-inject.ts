@@ -36,27 +36,51 @@ export function kohyaUnetPrefix(module: string): string {
   return `lora_unet_${module.replaceAll('.', '_')}`;
 }
 
-/** Attention projections of every transformer block (and optionally the feed-forward linears). */
+const ATTENTION_SUFFIXES = [
+  'attn1.to_q',
+  'attn1.to_k',
+  'attn1.to_v',
+  'attn1.to_out.0',
+  'attn2.to_q',
+  'attn2.to_k',
+  'attn2.to_v',
+  'attn2.to_out.0',
+];
+const FEED_FORWARD_SUFFIXES = ['ff.net.0.proj', 'ff.net.2'];
+// diffusers registers the down_blocks and up_blocks ModuleLists before assigning mid_block
+const BLOCK_ORDER = ['down_blocks', 'up_blocks', 'mid_block'];
+
+/**
+ * Attention projections of every transformer block (and optionally the feed-forward linears), in the order
+ * diffusers' `named_modules()` lists them (down, mid, up; q, k, v, out), which is the order PEFT/kohya
+ * initialise them in.
+ */
 export function unetAttentionModules(weightNames: Iterable<string>, includeFeedForward = false): string[] {
-  const suffixes = [
-    'attn1.to_q',
-    'attn1.to_k',
-    'attn1.to_v',
-    'attn1.to_out.0',
-    'attn2.to_q',
-    'attn2.to_k',
-    'attn2.to_v',
-    'attn2.to_out.0',
-  ];
-  if (includeFeedForward) suffixes.push('ff.net.0.proj', 'ff.net.2');
-  const out: string[] = [];
+  const suffixes = includeFeedForward
+    ? [...ATTENTION_SUFFIXES, ...FEED_FORWARD_SUFFIXES]
+    : ATTENTION_SUFFIXES;
+  const found: { module: string; key: (string | number)[] }[] = [];
   for (const name of weightNames) {
     if (!name.endsWith('.weight')) continue;
     const module = name.slice(0, -'.weight'.length);
-    if (/\.transformer_blocks\.\d+\./.test(module) && suffixes.some((s) => module.endsWith(`.${s}`)))
-      out.push(module);
+    const m = /^(.*\.transformer_blocks\.\d+)\.(.+)$/.exec(module);
+    const suffix = m ? suffixes.indexOf(m[2]) : -1;
+    if (!m || suffix < 0) continue;
+    const parts = m[1].split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+    found.push({ module, key: [BLOCK_ORDER.indexOf(String(parts[0])), ...parts.slice(1), suffix] });
   }
-  return out;
+  const cmp = (a: (string | number)[], b: (string | number)[]): number => {
+    for (let i = 0; i < Math.min(a.length, b.length); i++) {
+      if (a[i] === b[i]) continue;
+      return typeof a[i] === 'number' && typeof b[i] === 'number'
+        ? (a[i] as number) - (b[i] as number)
+        : String(a[i]) < String(b[i])
+          ? -1
+          : 1;
+    }
+    return a.length - b.length;
+  };
+  return found.sort((a, b) => cmp(a.key, b.key)).map((f) => f.module);
 }
 
 export class LoraInjectError extends Error {
