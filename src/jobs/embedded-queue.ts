@@ -88,6 +88,10 @@ export class EmbeddedQueue implements JobQueue {
     return 'failed';
   }
 
+  async release(jobId: number, workerId: string): Promise<void> {
+    if (await sql.releaseJob(this.db, jobId, workerId)) this.events.emit('enqueued');
+  }
+
   async cancelled(jobId: number, workerId: string): Promise<void> {
     await sql.finishJob(this.db, jobId, workerId, 'cancelled', 'cancelled');
   }

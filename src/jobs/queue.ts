@@ -31,6 +31,8 @@ export interface JobQueue {
   complete(jobId: number, workerId: string): Promise<void>;
   /** Transient failures are retried with backoff while attempts remain; returns what happened. */
   fail(jobId: number, workerId: string, error: string, permanent: boolean): Promise<'retrying' | 'failed'>;
+  /** Hand a running job back without counting the attempt (the worker is shutting down). */
+  release(jobId: number, workerId: string): Promise<void>;
   /** Acknowledge that a job stopped because it was cancelled. */
   cancelled(jobId: number, workerId: string): Promise<void>;
   /** Cancel the live jobs of a subject (queued ones at once, running ones through heartbeat / the signal). */

@@ -27,6 +27,9 @@ class Cancelled extends Error {
 class LeaseLost extends Error {
   override name = 'AbortError';
 }
+class Stopping extends Error {
+  override name = 'AbortError';
+}
 
 export class Worker {
   readonly id = `w-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -53,10 +56,10 @@ export class Worker {
     this.loopDone = this.loop();
   }
 
-  /** Stop claiming, abort running jobs (their leases expire and another worker retakes them), wait for the loop. */
+  /** Stop claiming, abort running jobs and hand them back to the queue uncounted, wait for the loop. */
   async stop(): Promise<void> {
     this.stopping = true;
-    for (const c of this.running.values()) c.abort(new LeaseLost('worker stopping'));
+    for (const c of this.running.values()) c.abort(new Stopping('worker stopping'));
     this.wake?.();
     await this.loopDone;
     for (const u of this.unsubscribe) u();
@@ -136,7 +139,8 @@ export class Worker {
 
   private async settleError(job: ClaimedJob, handler: JobHandler, signal: AbortSignal, err: unknown) {
     try {
-      if (signal.reason instanceof LeaseLost) return; // another worker owns it, or we are shutting down
+      if (signal.reason instanceof Stopping) return this.queue.release(job.id, this.id); // due again at once
+      if (signal.reason instanceof LeaseLost) return; // another worker owns it now
       if (signal.reason instanceof Cancelled) {
         await this.queue.cancelled(job.id, this.id);
         await handler.onCancelled?.(job);

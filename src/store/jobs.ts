@@ -174,6 +174,27 @@ export async function requeueJob(
   return Number(r.numUpdatedRows) > 0;
 }
 
+/** Give a running job back at once, uncounted (graceful worker shutdown): it is due again immediately. */
+export async function releaseJob(db: Db, id: number, owner: string): Promise<boolean> {
+  const now = nowIso();
+  const r = await db
+    .updateTable('jobs')
+    .set((eb) => ({
+      status: 'queued',
+      run_at: now,
+      attempts: eb('attempts', '-', 1),
+      lease_owner: null,
+      lease_expires_at: null,
+      updated_at: now,
+    }))
+    .where('id', '=', id)
+    .where('lease_owner', '=', owner)
+    .where('status', '=', 'running')
+    .where('cancel_requested', '=', 0)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
 /** Cancel the live jobs of a subject: queued ones at once, running ones by flag (their worker aborts). */
 export async function cancelSubjectJobs(
   db: Db,

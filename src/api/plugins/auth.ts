@@ -14,6 +14,8 @@ export const authPlugin = globalPlugin(async (app: FastifyInstance, { svc }: { s
     const key = m ? await findActiveKey(svc.db, m[1]) : undefined;
     if (!key) throw new AppError('unauthorized');
     req.actor = { accountId: key.account_id, presentation: key.presentation };
-    await touchApiKey(svc.db, key.id);
+    // last_used_at to the minute: one write per key per minute, not one per request.
+    if (!key.last_used_at || Date.now() - Date.parse(key.last_used_at) > 60_000)
+      await touchApiKey(svc.db, key.id);
   });
 });

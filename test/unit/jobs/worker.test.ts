@@ -150,3 +150,22 @@ test('cancel aborts the running job through its AbortSignal; onCancelled runs, n
   assert.deepEqual(events, ['started', 'cancelled']);
   assert.equal((await getJob(db, id))?.status, 'cancelled');
 });
+
+test('stopping the worker hands a running job back uncounted, due at once', async () => {
+  let started = false;
+  const { q, w, db } = await setup({
+    async perform(_job, { signal }) {
+      started = true;
+      await new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+    },
+    async onFailed() {},
+  });
+  const id = await q.enqueue({ type: 't', accountId: 1, subjectId: 1 });
+  w.start();
+  await until(() => started, 'started');
+  await w.stop();
+  const row = (await getJob(db, id))!;
+  assert.equal(row.status, 'queued');
+  assert.equal(row.attempts, 0);
+  assert.equal((await q.claim('next', ['t']))?.id, id);
+});
