@@ -19,6 +19,8 @@ import {
 export const OPSET = 17;
 export const IR_VERSION = 8;
 export const MODEL_FILE = 'model.onnx';
+/** onnxruntime's contrib operators (fused kernels such as MultiHeadAttention) */
+export const MS_DOMAIN = 'com.microsoft';
 export const WEIGHTS_FILE = 'weights.bin';
 /** external tensors start on page boundaries so onnxruntime can map them instead of copying */
 const WEIGHT_ALIGN = 4096;
@@ -129,6 +131,13 @@ export class GraphBuilder {
     return name;
   }
 
+  /** the default domain, plus onnxruntime's contrib domain when a node uses it */
+  private opsets(): Record<string, number> {
+    const sets: Record<string, number> = { '': OPSET };
+    if (this.nodes.some((n) => n.domain === MS_DOMAIN)) sets[MS_DOMAIN] = 1;
+    return sets;
+  }
+
   weightEntries(): WeightEntry[] {
     return [...this.weights.values()];
   }
@@ -180,7 +189,7 @@ export class GraphBuilder {
       initializers,
       inputs: this.inputs,
       outputs: this.outputs,
-      opsets: { '': OPSET },
+      opsets: this.opsets(),
       irVersion: IR_VERSION,
       docString,
     });

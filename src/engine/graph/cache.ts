@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { type EmittedWeight, type GraphBuilder, MODEL_FILE } from './builder.ts';
 
 /** Bump when any graph builder changes what it emits, so stale cache entries are not reused. */
-export const BUILDER_VERSION = 3;
+export const BUILDER_VERSION = 4;
 
 export interface CompiledGraph {
   key: string;

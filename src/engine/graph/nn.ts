@@ -2,12 +2,21 @@
 // Ref: https://pytorch.org/docs/stable/nn.html (Linear, Conv2d, GroupNorm, LayerNorm, SiLU, GELU)
 
 import type { TensorSource } from '../checkpoint/tensor-source.ts';
-import type { GraphBuilder } from './builder.ts';
+import { type GraphBuilder, MS_DOMAIN } from './builder.ts';
+
+export interface LayerOptions {
+  /**
+   * Use onnxruntime's fused com.microsoft.MultiHeadAttention kernel for unmasked attention instead of
+   * MatMul/Softmax/MatMul (it never materialises the [B, H, S, S] score tensor on long sequences).
+   */
+  fusedAttention?: boolean;
+}
 
 export class Layers {
   constructor(
     readonly g: GraphBuilder,
     readonly src: TensorSource,
+    readonly options: LayerOptions = {},
   ) {}
 
   /** a checkpoint tensor as an initializer (diffusers name), optionally viewed with other dims */
@@ -119,6 +128,15 @@ export class Layers {
     opts: { scaleQuery?: boolean; mask?: string } = {},
   ): string {
     const g = this.g;
+    if (this.options.fusedAttention && !opts.mask && !opts.scaleQuery) {
+      return g.op(
+        'MultiHeadAttention',
+        [q, k, v],
+        { num_heads: heads, scale: { f: headDim ** -0.5 } },
+        undefined,
+        MS_DOMAIN,
+      );
+    }
     const scale = g.scalar(headDim ** -0.5);
     let qh = this.splitHeads(q, heads, headDim);
     if (opts.scaleQuery) qh = g.op('Mul', [qh, scale]);

@@ -19,6 +19,11 @@ export interface VaeConfig {
   useQuantConv: boolean;
 }
 
+export interface VaeBuildOptions {
+  /** fused MultiHeadAttention kernel for the mid-block attention (default true) */
+  fusedAttention?: boolean;
+}
+
 // every GroupNorm of the diffusers VAE (resnets, mid attention, conv_norm_out) uses eps 1e-6
 const EPS = 1e-6;
 
@@ -71,8 +76,9 @@ class VaeGraph {
     readonly g: GraphBuilder,
     src: TensorSource,
     readonly cfg: VaeConfig,
+    opts: VaeBuildOptions,
   ) {
-    this.nn = new Layers(g, src);
+    this.nn = new Layers(g, src, { fusedAttention: opts.fusedAttention ?? true });
   }
 
   resnet(x: string, p: string): string {
@@ -145,9 +151,13 @@ class VaeGraph {
 }
 
 /** Input `image` [B, 3, H, W] in [-1, 1]; outputs `mean`, `logvar` (clamped) and `std` = exp(logvar / 2), [B, 4, H/8, W/8]. */
-export function buildVaeEncoderGraph(src: TensorSource, cfg: VaeConfig): GraphBuilder {
+export function buildVaeEncoderGraph(
+  src: TensorSource,
+  cfg: VaeConfig,
+  opts: VaeBuildOptions = {},
+): GraphBuilder {
   const g = new GraphBuilder('vae_encoder');
-  const vae = new VaeGraph(g, src, cfg);
+  const vae = new VaeGraph(g, src, cfg, opts);
   const x = g.input('image', ['batch', cfg.inChannels, 'height', 'width']);
   const { mean, logvar } = vae.encoder(x);
   const dims = ['batch', cfg.latentChannels, 'lh', 'lw'];
@@ -158,9 +168,13 @@ export function buildVaeEncoderGraph(src: TensorSource, cfg: VaeConfig): GraphBu
 }
 
 /** Input `latent` [B, 4, h, w] (already divided by the scaling factor); output `image` [B, 3, 8h, 8w], unclamped. */
-export function buildVaeDecoderGraph(src: TensorSource, cfg: VaeConfig): GraphBuilder {
+export function buildVaeDecoderGraph(
+  src: TensorSource,
+  cfg: VaeConfig,
+  opts: VaeBuildOptions = {},
+): GraphBuilder {
   const g = new GraphBuilder('vae_decoder');
-  const vae = new VaeGraph(g, src, cfg);
+  const vae = new VaeGraph(g, src, cfg, opts);
   const z = g.input('latent', ['batch', cfg.latentChannels, 'height', 'width']);
   g.output('image', vae.decoder(z), ['batch', cfg.outChannels, 'image_height', 'image_width']);
   return g;

@@ -25,11 +25,12 @@ function suite(
   path: () => string,
   sample: RefTensor,
   cases: { timestep: number | number[]; output: RefTensor }[],
+  build: UnetBuildOptions = {},
 ) {
   describe(`UNet parity (${name})`, () => {
     let parts: ModelParts;
     const load = async () => {
-      parts ??= await loadParts(path(), { cacheDir, components: ['unet'] });
+      parts ??= await loadParts(path(), { cacheDir, components: ['unet'], unet: build });
       return parts.unet!;
     };
     after(() => parts?.dispose());
@@ -51,6 +52,15 @@ const sd15Cases = [
 ];
 suite('diffusers folder', MODEL_DIR, ref.sample, sd15Cases);
 suite('single-file checkpoint', SINGLE_FILE, ref.sample, sd15Cases);
+suite(
+  'diffusers folder, MatMul/Softmax attention instead of the fused kernel',
+  MODEL_DIR,
+  ref.sample,
+  sd15Cases,
+  {
+    fusedAttention: false,
+  },
+);
 suite(
   '9-channel inpainting UNet',
   () => fixturePath('sd-reference', 'model-inpaint', 'unet'),
