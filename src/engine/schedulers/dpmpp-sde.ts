@@ -5,11 +5,11 @@
 //            (sigma_down, sigma_up) of [sigma -> s]: x_mid = (sigma_down/sigma) x - expm1(t - t_down) x0 + sigma_up z1
 //   stage 2: x0' = D(x_mid; s); from the ORIGINAL x go to sigma_next with the split of [sigma -> sigma_next]:
 //            x_next = (sigma_down'/sigma) x - expm1(t - t_down') x0' + sigma_up' z2
-// The last step (sigma_next = 0) is one Euler call. Noise z comes from a Brownian tree over
-// [sigma_min, sigma_max] queried on [sigma, s] and [sigma, sigma_next] (brownian-tree.ts), so the two
+// The last step (sigma_next = 0) is one Euler call. Noise z comes from one Brownian path over
+// [sigma_min, sigma_max] queried on [sigma, s] and [sigma, sigma_next] (brownian.ts), so the two
 // stages get correlated noise, as the SDE requires.
 
-import { BrownianTreeNoiseSampler } from './brownian-tree.ts';
+import { BrownianNoiseSampler } from './brownian.ts';
 import type { SchedulerConfig, TimestepSpacing } from './config.ts';
 import { denoiseSigmaSpace, sigmaInputDivisor } from './denoisers.ts';
 import { ancestralStep } from './euler-ancestral.ts';
@@ -55,7 +55,7 @@ export function createDpmppSde(config: SchedulerConfig, steps: number, opts: Dpm
   }
   let stored: Float32Array | null = null; // x before stage 1 (diffusers `self.sample`)
   let midSigma = 0;
-  let brownian: BrownianTreeNoiseSampler | null = null;
+  let brownian: BrownianNoiseSampler | null = null;
   let denoised: Float32Array | null = null;
   const lastInterval: [number, number] = [Number.NaN, Number.NaN];
 
@@ -63,13 +63,13 @@ export function createDpmppSde(config: SchedulerConfig, steps: number, opts: Dpm
     lastInterval[0] = from;
     lastInterval[1] = to;
     // Given values (e.g. recorded torchsde noise) are used as they are. A generator is NOT drawn from:
-    // like diffusers' DPMSolverSDEScheduler, the noise comes from the Brownian tree, so the pipeline's
+    // like diffusers' DPMSolverSDEScheduler, the noise comes from the Brownian path, so the pipeline's
     // torch generators stay where diffusers leaves them (generatorDrawsAt = 0).
     if (noise instanceof Float32Array) {
       if (noise.length !== n) throw new Error(`dpm++sde: noise has ${noise.length} values, want ${n}`);
       return noise;
     }
-    brownian ??= new BrownianTreeNoiseSampler(sigmaMin, sigmaMax, n, opts.noiseSeed ?? 0);
+    brownian ??= new BrownianNoiseSampler(sigmaMin, sigmaMax, n, opts.noiseSeed ?? 0);
     return brownian.noise(from, to, new Float32Array(n));
   };
 

@@ -1,4 +1,4 @@
-export { BrownianTree, BrownianTreeNoiseSampler } from './brownian-tree.ts';
+export { BrownianNoiseSampler, BrownianPath } from './brownian.ts';
 export {
   type PredictionType,
   type SchedulerConfig,

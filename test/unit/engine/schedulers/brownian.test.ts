@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TorchGenerator } from '../../../../src/engine/rng/torch-generator.ts';
-import { BrownianTree, BrownianTreeNoiseSampler } from '../../../../src/engine/schedulers/brownian-tree.ts';
+import { BrownianNoiseSampler, BrownianPath } from '../../../../src/engine/schedulers/brownian.ts';
 import { SD15_SCHEDULER_CONFIG } from '../../../../src/engine/schedulers/config.ts';
 import { createSampler } from '../../../../src/engine/schedulers/registry.ts';
 import { fakeModel } from './scheduler-fixtures.ts';
@@ -17,20 +17,20 @@ function stats(v: Float32Array): { mean: number; variance: number } {
   return { mean, variance: s2 / v.length - mean * mean };
 }
 
-test('Brownian tree: same seed same path, any query order; other seed differs', () => {
-  const a = new BrownianTree(0.03, 14.6, 4096, 7);
-  const b = new BrownianTree(0.03, 14.6, 4096, 7);
-  const late = b.at(9.1).slice();
-  const early = b.at(0.7).slice();
-  assert.deepEqual(a.at(0.7), early);
-  assert.deepEqual(a.at(9.1), late);
-  const c = new BrownianTree(0.03, 14.6, 4096, 8);
-  assert.notDeepEqual(c.at(0.7), early);
+test('Brownian path: same seed and queries give the same values; another seed differs', () => {
+  const a = new BrownianPath(0.03, 14.6, 4096, 7);
+  const b = new BrownianPath(0.03, 14.6, 4096, 7);
+  for (const t of [9.1, 0.7, 3.3, 0.7]) assert.deepEqual(a.at(t), b.at(t));
+  assert.deepEqual(a.at(0.03), new Float32Array(4096), 'W(t0) = 0');
+  const c = new BrownianPath(0.03, 14.6, 4096, 8);
+  assert.notDeepEqual(c.at(0.7), a.at(0.7));
+  assert.equal(a.at(0.7), a.at(0.7), 'a known point is returned as stored');
 });
 
-test('Brownian tree: W(t) - W(s) has variance t - s, disjoint increments are uncorrelated', () => {
+test('Brownian path: W(t) - W(s) has variance t - s, disjoint increments are uncorrelated, any query order', () => {
   const n = 1 << 15;
-  const tree = new BrownianTree(0, 10, n, 123);
+  const tree = new BrownianPath(0, 10, n, 123);
+  tree.at(9); // queried out of order on purpose: bridge sampling keeps the law of a Brownian path
   const w1 = tree.at(1);
   const w4 = tree.at(4);
   const w9 = tree.at(9);
@@ -46,7 +46,7 @@ test('Brownian tree: W(t) - W(s) has variance t - s, disjoint increments are unc
 });
 
 test('noise sampler: unit variance increments, sign follows the direction of travel', () => {
-  const ns = new BrownianTreeNoiseSampler(0.03, 14.6, 1 << 14, 5);
+  const ns = new BrownianNoiseSampler(0.03, 14.6, 1 << 14, 5);
   const down = ns.noise(5, 2, new Float32Array(1 << 14));
   const up = ns.noise(2, 5, new Float32Array(1 << 14));
   const st = stats(down);
