@@ -267,6 +267,43 @@ test('img2img: input image plus a painted mask are sent as files', { skip: skip 
   await page.locator('li.prompt.focused .badge-completed').waitFor({ timeout: 15_000 });
 });
 
+test('per-step progress and queue position from the event stream are shown while a prompt runs', {
+  skip: skip ?? false,
+}, async () => {
+  // The fast mock finishes before a person could see a step, so this one stream is scripted: the page must show
+  // each event it receives, then (the stream ending without `done`) settle on the real server's prompt.
+  await page.getByRole('link', { name: 'New prompt' }).click();
+  await page.getByLabel('Text').fill('ohwx man, progress check');
+  await page.route(/\/prompts\/\d+\/events$/, (route) =>
+    route.fulfill({
+      status: 200,
+      headers: { 'content-type': 'text/event-stream' },
+      body:
+        'event: progress\ndata: {"status":"queued","queue_position":2}\n\n' +
+        'event: progress\ndata: {"status":"processing","progress":0.3,"phase":"denoise","step":3,"total":10}\n\n',
+    }),
+  );
+  // Record every text the progress line shows, however briefly.
+  await page.evaluate(() => {
+    const seen: string[] = [];
+    (window as unknown as { progressSeen: string[] }).progressSeen = seen;
+    // Setting textContent adds a new Text node each time, so the records keep every value, even those replaced
+    // within the same task.
+    new MutationObserver((records) => {
+      for (const r of records) {
+        if (!(r.target instanceof Element) || !r.target.classList.contains('progress-text')) continue;
+        for (const n of Array.from(r.addedNodes)) if (n.textContent) seen.push(n.textContent);
+      }
+    }).observe(document.body, { subtree: true, childList: true });
+  });
+  await page.getByRole('button', { name: 'Generate' }).click();
+  await page.locator('li.prompt.focused .badge-completed').waitFor({ timeout: 15_000 });
+  await page.unroute(/\/prompts\/\d+\/events$/);
+  const seen = await page.evaluate(() => (window as unknown as { progressSeen: string[] }).progressSeen);
+  assert.ok(seen.includes('Queued (position 2)'), seen.join(' | '));
+  assert.ok(seen.includes('Processing · step 3 of 10 · denoise'), seen.join(' | '));
+});
+
 test('keyboard: skip link first, then the navigation, each with a visible focus ring', {
   skip: skip ?? false,
 }, async () => {
@@ -302,10 +339,9 @@ test('delete a prompt and the tune', { skip: skip ?? false }, async () => {
 test('no CSP violations, console errors or page errors along the way', { skip: skip ?? false }, () => {
   assert.deepEqual(s.problems, []);
   // The only failed requests are the ones the page expects: the wrong key's 401, and 404s where this server
-  // offers no /openapi.json or no event stream (the page then uses the built schema and polls).
+  // offers no /openapi.json or no tune event stream (the page then uses the built schema, or polls).
   const unexpected = s.failed.filter(
-    (f) =>
-      !/^401 \/tunes$/.test(f) && !/^404 \/(openapi\.json|openapi|(tunes|prompts)\/\d+\/events)$/.test(f),
+    (f) => !/^401 \/tunes$/.test(f) && !/^404 \/(openapi\.json|openapi|tunes\/\d+\/events)$/.test(f),
   );
   assert.deepEqual(unexpected, []);
 });
