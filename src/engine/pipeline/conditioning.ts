@@ -1,48 +1,36 @@
-// Text -> encoder hidden states for the positive and negative prompts.
-// Without use_lpw this is diffusers' StableDiffusionPipeline.encode_prompt: 77 ids (truncated, EOS kept last),
-// text encoder last_hidden_state, and an empty negative prompt is encoded as "" (not zeros).
+// Text -> encoder hidden states for the positive and negative prompts, with the prompt module's chunking
+// (src/engine/prompt, docs/schedulers.md "Prompt weighting"): every prompt becomes 77-id windows
+// ([BOS] up to 75 tokens [EOS] padding), so prompts over 77 tokens are encoded in chunks instead of being cut;
+// with use_lpw the A1111 weighting syntax is parsed and the weights applied per chunk with the mean restored.
+// A prompt of at most 75 tokens is exactly diffusers' encode_prompt (one window; an empty negative prompt is
+// encoded as "", not zeros); refs/pipeline_txt2img.json checks that.
 
 import type { Tensor } from '../components.ts';
+import {
+  applyPromptWeights,
+  equalizeChunkCounts,
+  type PromptChunk,
+  plainPromptChunks,
+  weightedPromptChunks,
+} from '../prompt/index.ts';
 import type { Conditioning, SdModel } from './types.ts';
 
-/** Encodes one prompt to [1, tokens, hidden]. */
-export type PromptEncoder = (model: SdModel, text: string) => Promise<Tensor>;
-
-/** Plain CLIP encoding: one 77-token window (longer prompts are cut, as in diffusers without LPW). */
-export const plainPromptEncoder: PromptEncoder = async (model, text) => {
-  const ids = model.tokenizer.encode(text).inputIds;
-  return model.clip.encode(ids);
-};
+async function encodeChunks(model: SdModel, chunks: PromptChunk[], weighted: boolean): Promise<Tensor> {
+  // all windows in one text-encoder batch: [n, 77, H] is row-major the same as [1, n * 77, H]
+  const hidden = await model.clip.encode(chunks.map((c) => c.ids));
+  const [n, len, h] = hidden.dims;
+  if (weighted) applyPromptWeights(hidden.data, chunks, h);
+  return { data: hidden.data, dims: [1, n * len, h] };
+}
 
 export async function encodeConditioning(
   model: SdModel,
   text: string,
   negative: string,
-  encoder: PromptEncoder = plainPromptEncoder,
+  useLpw = false,
 ): Promise<Conditioning> {
-  const cond = await encoder(model, text);
-  const uncond = await encoder(model, negative);
-  return equalizeLength({ cond, uncond });
-}
-
-/**
- * Chunked prompts may give cond and uncond different token counts; the UNet batch needs one length, so the
- * shorter is extended with encodings of its own padding (A1111 pads the shorter prompt with empty chunks).
- * Here the shorter one repeats its last 77-token window, which keeps it a valid encoding of the same text.
- */
-function equalizeLength(c: Conditioning): Conditioning {
-  const a = c.cond.dims[1];
-  const b = c.uncond.dims[1];
-  if (a === b) return c;
-  const extend = (t: Tensor, to: number): Tensor => {
-    const [, n, h] = t.dims;
-    const out = new Float32Array(to * h);
-    out.set(t.data);
-    const window = t.data.subarray((n - 77) * h, n * h);
-    for (let o = n; o < to; o += 77) out.set(window.subarray(0, Math.min(77, to - o) * h), o * h);
-    return { data: out, dims: [1, to, h] };
-  };
-  return a < b
-    ? { cond: extend(c.cond, b), uncond: c.uncond }
-    : { cond: c.cond, uncond: extend(c.uncond, a) };
+  const tok = model.tokenizer;
+  const chunk = (t: string) => (useLpw ? weightedPromptChunks(tok, t) : plainPromptChunks(tok, t));
+  const [pos, neg] = equalizeChunkCounts(tok, chunk(text), chunk(negative));
+  return { cond: await encodeChunks(model, pos, useLpw), uncond: await encodeChunks(model, neg, useLpw) };
 }

@@ -23,7 +23,8 @@ export async function img2img(model: SdModel, opts: GenerateOptions): Promise<Pi
   const dims = latentDims(model, opts);
   const { sampler, name, steps } = chooseSampler(model, opts);
   report(opts, { phase: 'encoding', step: 1, total: 1 });
-  const cond = opts.conditioning ?? (await encodeConditioning(model, opts.text, opts.negativePrompt));
+  const cond =
+    opts.conditioning ?? (await encodeConditioning(model, opts.text, opts.negativePrompt, opts.useLpw));
   const noise = new PerImageNoise(opts.seed, opts.numImages);
   const start = img2imgStart(sampler, steps, opts.denoisingStrength ?? 0.8);
   const images = repeatBatch(nhwcToVaeInput(opts.initImage), opts.numImages);

@@ -1,4 +1,4 @@
-export { encodeConditioning, type PromptEncoder, plainPromptEncoder } from './conditioning.ts';
+export { encodeConditioning } from './conditioning.ts';
 export {
   decodeImageFile,
   decodeMaskFile,

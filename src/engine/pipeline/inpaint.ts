@@ -69,7 +69,8 @@ export async function inpaint(model: SdModel, opts: GenerateOptions): Promise<Pi
   const count = batch * lc * lh * lw;
   const { sampler, name, steps } = chooseSampler(model, opts);
   report(opts, { phase: 'encoding', step: 1, total: 1 });
-  const cond = opts.conditioning ?? (await encodeConditioning(model, opts.text, opts.negativePrompt));
+  const cond =
+    opts.conditioning ?? (await encodeConditioning(model, opts.text, opts.negativePrompt, opts.useLpw));
   const noise = new PerImageNoise(opts.seed, batch);
   const strength = opts.denoisingStrength ?? 1;
   const start = img2imgStart(sampler, steps, strength);

@@ -14,7 +14,8 @@ export async function txt2img(model: SdModel, opts: GenerateOptions): Promise<Pi
   const dims = latentDims(model, opts);
   const { sampler, name, steps } = chooseSampler(model, opts);
   report(opts, { phase: 'encoding', step: 1, total: 1 });
-  const cond = opts.conditioning ?? (await encodeConditioning(model, opts.text, opts.negativePrompt));
+  const cond =
+    opts.conditioning ?? (await encodeConditioning(model, opts.text, opts.negativePrompt, opts.useLpw));
   const noise = new PerImageNoise(opts.seed, opts.numImages);
   const count = dims.reduce((a, d) => a * d, 1);
   const drawn = opts.initialLatents ?? noise.randn(count);

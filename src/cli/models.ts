@@ -1,0 +1,496 @@
+// `atelier models pull|add|list|verify`: installed base models (src/engine/models-dir.ts) and the operator tunes
+// that serve them (src/store/base-models.ts). Also the store-backed ModelResolver and SdGenerator factory the
+// composition root wires in (docs/models.md).
+//
+// pull: downloads a catalog model file by file into <dataDir>/models/<name>/files/, resuming a partial file with
+// an HTTP Range request, showing a progress bar on stderr, and checking every file's size and sha256 before
+// renaming it into place; the manifest is written last, so an interrupted pull never looks installed.
+
+import { createHash } from 'node:crypto';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import type { BlobStore } from '../blobs/blob-store.ts';
+import { type Config, databaseTarget } from '../config.ts';
+import type { GenerationTune } from '../domain/ports.ts';
+import { openCheckpoint } from '../engine/checkpoint/open.ts';
+import { defaultCacheDir } from '../engine/load.ts';
+import {
+  ModelManager,
+  type ModelManagerOptions,
+  type ModelSpec,
+  readTokenizer,
+} from '../engine/model-manager.ts';
+import {
+  findByTune,
+  listManifests,
+  type ModelFileRecord,
+  type ModelManifest,
+  modelDir,
+  readManifest,
+  specOf,
+  writeManifest,
+} from '../engine/models-dir.ts';
+import { isSamplerName, type SamplerName } from '../engine/schedulers/index.ts';
+import { type ModelResolver, SdGenerator, type SdGeneratorOptions } from '../engine/sd-generator.ts';
+import { baseModelNameOf, findBaseModelTune, insertBaseModelTune } from '../store/base-models.ts';
+import { type Db, openDatabase } from '../store/db.ts';
+import { getTune, updateTune } from '../store/tunes.ts';
+
+export interface CatalogFile {
+  /** where it goes inside the model folder's files/ */
+  path: string;
+  url: string;
+  /** null: not pinned in the catalog (the pull records what it got and says so) */
+  size: number | null;
+  sha256: string | null;
+}
+
+export interface CatalogModel {
+  name: string;
+  title: string;
+  branch: string;
+  defaultSampler?: SamplerName;
+  defaultSteps?: number;
+  note?: string;
+  files: CatalogFile[];
+}
+
+const HF = (repo: string, files: [string, string][]): CatalogFile[] =>
+  files.map(([path, remote]) => ({
+    path,
+    url: `https://huggingface.co/${repo}/resolve/main/${remote}`,
+    size: null,
+    sha256: null,
+  }));
+
+const SD_LAYOUT_FP16: [string, string][] = [
+  ['model_index.json', 'model_index.json'],
+  ['scheduler/scheduler_config.json', 'scheduler/scheduler_config.json'],
+  ['text_encoder/config.json', 'text_encoder/config.json'],
+  ['text_encoder/model.safetensors', 'text_encoder/model.fp16.safetensors'],
+  ['tokenizer/vocab.json', 'tokenizer/vocab.json'],
+  ['tokenizer/merges.txt', 'tokenizer/merges.txt'],
+  ['tokenizer/tokenizer_config.json', 'tokenizer/tokenizer_config.json'],
+  ['tokenizer/special_tokens_map.json', 'tokenizer/special_tokens_map.json'],
+  ['unet/config.json', 'unet/config.json'],
+  ['unet/diffusion_pytorch_model.safetensors', 'unet/diffusion_pytorch_model.fp16.safetensors'],
+  ['vae/config.json', 'vae/config.json'],
+  ['vae/diffusion_pytorch_model.safetensors', 'vae/diffusion_pytorch_model.fp16.safetensors'],
+];
+
+/**
+ * Known base models. Checksums are not pinned here yet (this table was written without network access to
+ * the files): a pull of these records the sha256 it downloaded in the manifest and says so; `verify` checks
+ * against that record. Pin size + sha256 per file to make pulls fail closed.
+ */
+export const CATALOG: CatalogModel[] = [
+  {
+    name: 'sd15',
+    title: 'Stable Diffusion 1.5',
+    branch: 'sd15',
+    files: HF('stable-diffusion-v1-5/stable-diffusion-v1-5', SD_LAYOUT_FP16),
+  },
+  {
+    name: 'sd-turbo',
+    title: 'SD-Turbo',
+    branch: 'sd21',
+    defaultSampler: 'euler_a',
+    defaultSteps: 1,
+    note: 'SD 2.1 architecture (OpenCLIP text encoder): installs, but the sd15 engine does not serve it yet',
+    files: HF('stabilityai/sd-turbo', SD_LAYOUT_FP16),
+  },
+];
+
+export class OfflineError extends Error {
+  override name = 'OfflineError';
+}
+
+export interface ModelsCommandDeps {
+  catalog?: CatalogModel[];
+  out?: (line: string) => void;
+  /** progress bar output (default: stderr) */
+  progress?: (text: string) => void;
+  fetch?: typeof fetch;
+}
+
+const USAGE = `usage: atelier models <command>
+  list                                   installed base models and their tunes
+  pull <name> [--tune-id N] [--title T]  download a catalog model (${CATALOG.map((c) => c.name).join(', ')})
+  add <path> [--name N] [--tune-id N] [--title T] [--tokenizer DIR] [--inpaint-unet PATH]
+      [--default-sampler S] [--default-steps N] [--branch B]
+                                         register a local checkpoint (folder or .safetensors) in place
+  verify [name]                          re-check checksums and that each checkpoint opens`;
+
+export async function runModelsCommand(
+  argv: string[],
+  config: Config,
+  deps: ModelsCommandDeps = {},
+): Promise<number> {
+  const out = deps.out ?? console.log;
+  const [sub, ...rest] = argv;
+  if (sub === 'list') return listCommand(config, out);
+  if (sub === 'verify') return verifyCommand(config, rest[0], out);
+  if (sub === 'pull' || sub === 'add') {
+    const db = await openDatabase(databaseTarget(config));
+    try {
+      return sub === 'pull'
+        ? await pullCommand(config, db, rest, deps, out)
+        : await addCommand(config, db, rest, out);
+    } catch (e) {
+      out(`error: ${(e as Error).message}`);
+      return 1;
+    } finally {
+      await db.destroy();
+    }
+  }
+  out(USAGE);
+  return sub === undefined || sub === 'help' ? 0 : 1;
+}
+
+function listCommand(config: Config, out: (l: string) => void): number {
+  const models = listManifests(config.dataDir);
+  if (!models.length) {
+    out('no base models installed (atelier models pull sd15, or atelier models add <path>)');
+    return 0;
+  }
+  out(['name', 'branch', 'tune', 'source', 'checkpoint'].join('\t'));
+  for (const m of models) {
+    const source = m.source.kind === 'pull' ? `pull ${m.source.catalog}` : `add ${m.source.from}`;
+    out([m.name, m.branch, m.tuneId ?? '-', source, specOf(config.dataDir, m).path].join('\t'));
+  }
+  return 0;
+}
+
+/** The checkpoint has all three networks and a tokenizer: what a prompt needs. */
+function checkInstallable(spec: ModelSpec): void {
+  const ck = openCheckpoint(spec.path);
+  try {
+    const missing = (['unet', 'vae', 'text_encoder'] as const).filter((c) => !ck[c]);
+    if (missing.length) throw new Error(`${spec.path} lacks ${missing.join(', ')}`);
+  } finally {
+    ck.close();
+  }
+  readTokenizer(spec);
+}
+
+async function registerTune(
+  db: Db,
+  m: ModelManifest,
+  title: string,
+  tuneId: number | undefined,
+): Promise<number> {
+  const existing = await findBaseModelTune(db, m.name);
+  if (existing && (tuneId === undefined || existing.id === tuneId)) return existing.id;
+  if (tuneId !== undefined) {
+    const taken = await getTune(db, tuneId);
+    if (taken) {
+      if (baseModelNameOf(taken) === null)
+        throw new Error(`tune id ${tuneId} is already used by another tune`);
+      await updateTune(db, tuneId, { args: JSON.stringify({ base_model: m.name }), branch: m.branch, title });
+      return tuneId;
+    }
+  }
+  return (await insertBaseModelTune(db, { id: tuneId, title, branch: m.branch, modelName: m.name })).id;
+}
+
+function intOption(v: string | undefined, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${what} must be a positive integer, got "${v}"`);
+  return n;
+}
+
+async function addCommand(config: Config, db: Db, argv: string[], out: (l: string) => void): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      name: { type: 'string' },
+      'tune-id': { type: 'string' },
+      title: { type: 'string' },
+      tokenizer: { type: 'string' },
+      'inpaint-unet': { type: 'string' },
+      'default-sampler': { type: 'string' },
+      'default-steps': { type: 'string' },
+      branch: { type: 'string' },
+    },
+  });
+  const path = positionals[0];
+  if (!path) throw new Error('add needs a checkpoint path (diffusers folder or .safetensors file)');
+  const abs = resolve(path);
+  const sampler = values['default-sampler'];
+  if (sampler !== undefined && !isSamplerName(sampler)) throw new Error(`unknown sampler ${sampler}`);
+  const name =
+    values.name ??
+    (abs.split('/').pop() ?? 'model').replace(/\.safetensors$/, '').replace(/[^A-Za-z0-9_.-]/g, '-');
+  const manifest: ModelManifest = {
+    name,
+    branch: values.branch ?? 'sd15',
+    source: { kind: 'add', from: abs },
+    checkpoint: abs,
+    tokenizer: values.tokenizer ? resolve(values.tokenizer) : undefined,
+    inpaintUnet: values['inpaint-unet'] ? resolve(values['inpaint-unet']) : undefined,
+    defaultSampler: sampler as SamplerName | undefined,
+    defaultSteps: intOption(values['default-steps'], '--default-steps'),
+    tuneId: null,
+    files: [],
+    installedAt: new Date().toISOString(),
+  };
+  checkInstallable(specOf(config.dataDir, manifest));
+  manifest.tuneId = await registerTune(
+    db,
+    manifest,
+    values.title ?? name,
+    intOption(values['tune-id'], '--tune-id'),
+  );
+  writeManifest(config.dataDir, manifest);
+  out(`added ${name} (${abs}) as base-model tune ${manifest.tuneId}`);
+  return 0;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256');
+  await pipeline(createReadStream(path), h);
+  return h.digest('hex');
+}
+
+function bar(name: string, done: number, total: number | null): string {
+  const mb = (n: number) => (n / 1e6).toFixed(1);
+  if (!total) return `\r${name} ${mb(done)} MB`;
+  const width = 30;
+  const filled = Math.min(width, Math.round((done / total) * width));
+  const pct = Math.floor((done / total) * 100);
+  return `\r${name} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct}% ${mb(done)}/${mb(total)} MB`;
+}
+
+function offline(url: string, e: unknown): OfflineError {
+  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+  const host = (() => {
+    try {
+      return new URL(url).host;
+    } catch {
+      return url;
+    }
+  })();
+  return new OfflineError(
+    `cannot reach ${host} (${cause?.code ?? cause?.message ?? (e as Error).message}); this machine looks offline. ` +
+      'Copy the model files here by other means and register them with `atelier models add <path>`.',
+  );
+}
+
+/** Downloads one file to `dest`, resuming `dest.part` with a Range request; verifies size and sha256. */
+export async function downloadFile(
+  file: CatalogFile,
+  dest: string,
+  deps: ModelsCommandDeps = {},
+): Promise<ModelFileRecord & { resumedFrom: number }> {
+  const doFetch = deps.fetch ?? fetch;
+  const progress = deps.progress ?? ((t: string) => process.stderr.write(t));
+  const part = `${dest}.part`;
+  mkdirSync(dirname(dest), { recursive: true });
+  let have = existsSync(part) ? statSync(part).size : 0;
+  let res: Response;
+  try {
+    res = await doFetch(file.url, { headers: have > 0 ? { range: `bytes=${have}-` } : {} });
+  } catch (e) {
+    throw offline(file.url, e);
+  }
+  const resumedFrom = res.status === 206 ? have : 0;
+  if (res.status === 416 && file.size !== null && have === file.size) {
+    // the partial file is already complete
+  } else if (res.status === 200 || res.status === 206) {
+    if (res.status === 200) have = 0; // the server ignored the range: start over
+    const total =
+      res.status === 206
+        ? have + Number(res.headers.get('content-length') ?? Number.NaN)
+        : Number(res.headers.get('content-length') ?? Number.NaN);
+    const expected = file.size ?? (Number.isFinite(total) ? total : null);
+    const name = file.path;
+    let done = have;
+    const body = res.body
+      ? Readable.fromWeb(res.body as import('node:stream/web').ReadableStream)
+      : Readable.from([]);
+    body.on('data', (c: Buffer) => {
+      done += c.length;
+      progress(bar(name, done, expected));
+    });
+    try {
+      await pipeline(body, createWriteStream(part, { flags: have > 0 ? 'a' : 'w' }));
+    } catch (e) {
+      throw new Error(
+        `${name}: download interrupted at ${done} bytes (run pull again to resume): ${(e as Error).message}`,
+      );
+    }
+    progress('\n');
+  } else {
+    await res.body?.cancel();
+    throw new Error(`${file.url}: HTTP ${res.status}`);
+  }
+  const size = statSync(part).size;
+  if (file.size !== null && size !== file.size) {
+    if (size > file.size) rmSync(part);
+    throw new Error(
+      `${file.path}: got ${size} bytes, expected ${file.size}${size > file.size ? ' (removed)' : ' (run pull again to resume)'}`,
+    );
+  }
+  const sha256 = await sha256File(part);
+  if (file.sha256 !== null && sha256 !== file.sha256.toLowerCase()) {
+    rmSync(part);
+    throw new Error(
+      `${file.path}: sha256 ${sha256} does not match the catalog's ${file.sha256} (file removed)`,
+    );
+  }
+  renameSync(part, dest);
+  return { path: file.path, size, sha256, resumedFrom };
+}
+
+async function pullCommand(
+  config: Config,
+  db: Db,
+  argv: string[],
+  deps: ModelsCommandDeps,
+  out: (l: string) => void,
+): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { 'tune-id': { type: 'string' }, title: { type: 'string' } },
+  });
+  const catalog = deps.catalog ?? CATALOG;
+  const entry = catalog.find((c) => c.name === positionals[0]);
+  if (!entry)
+    throw new Error(
+      `unknown model "${positionals[0] ?? ''}" (known: ${catalog.map((c) => c.name).join(', ')})`,
+    );
+  const dir = modelDir(config.dataDir, entry.name);
+  const files: ModelFileRecord[] = [];
+  for (const f of entry.files) {
+    const dest = join(dir, 'files', f.path);
+    const prior = readManifest(config.dataDir, entry.name)?.files.find((r) => r.path === f.path);
+    if (existsSync(dest) && prior && statSync(dest).size === prior.size) {
+      files.push(prior); // already downloaded and checked
+      continue;
+    }
+    const got = await downloadFile(f, dest, deps);
+    if (f.sha256 === null) out(`${f.path}: no pinned checksum in the catalog; recorded sha256 ${got.sha256}`);
+    if (got.resumedFrom > 0) out(`${f.path}: resumed at byte ${got.resumedFrom}`);
+    files.push({ path: got.path, size: got.size, sha256: got.sha256 });
+  }
+  const manifest: ModelManifest = {
+    name: entry.name,
+    branch: entry.branch,
+    source: { kind: 'pull', catalog: entry.name },
+    checkpoint: 'files',
+    defaultSampler: entry.defaultSampler,
+    defaultSteps: entry.defaultSteps,
+    tuneId: null,
+    files,
+    installedAt: new Date().toISOString(),
+  };
+  checkInstallable(specOf(config.dataDir, manifest));
+  manifest.tuneId = await registerTune(
+    db,
+    manifest,
+    values.title ?? entry.title,
+    intOption(values['tune-id'], '--tune-id'),
+  );
+  writeManifest(config.dataDir, manifest);
+  out(`pulled ${entry.name} as base-model tune ${manifest.tuneId}${entry.note ? ` (${entry.note})` : ''}`);
+  return 0;
+}
+
+async function verifyCommand(
+  config: Config,
+  only: string | undefined,
+  out: (l: string) => void,
+): Promise<number> {
+  const models = listManifests(config.dataDir).filter((m) => !only || m.name === only);
+  if (only && !models.length) {
+    out(`no installed model named ${only}`);
+    return 1;
+  }
+  let failed = 0;
+  for (const m of models) {
+    const problems: string[] = [];
+    for (const f of m.files) {
+      const p = join(modelDir(config.dataDir, m.name), 'files', f.path);
+      if (!existsSync(p)) problems.push(`${f.path} missing`);
+      else if (statSync(p).size !== f.size)
+        problems.push(`${f.path} has ${statSync(p).size} bytes, expected ${f.size}`);
+      else if ((await sha256File(p)) !== f.sha256) problems.push(`${f.path} sha256 differs`);
+    }
+    try {
+      checkInstallable(specOf(config.dataDir, m));
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
+    if (problems.length) failed++;
+    out(`${m.name}: ${problems.length ? `FAILED: ${problems.join('; ')}` : 'ok'}`);
+  }
+  return failed ? 1 : 0;
+}
+
+/**
+ * The store-backed resolver: a base-model tune maps to its model folder; a LoRA tune to its base tune's model
+ * and to its weights blob (`tunes/<id>/weights.safetensors`), copied once into a content-addressed local file.
+ */
+export function storeModelResolver(deps: {
+  db: Db;
+  blobs: BlobStore;
+  dataDir: string;
+  loraDir?: string;
+}): ModelResolver {
+  const loraDir = deps.loraDir ?? join(defaultCacheDir(), 'loras');
+  const specFor = async (tuneId: number, seen: Set<number> = new Set()): Promise<ModelSpec> => {
+    const tune = await getTune(deps.db, tuneId);
+    if (!tune) throw new Error(`tune ${tuneId} not found`);
+    const name = baseModelNameOf(tune);
+    const manifest = name ? readManifest(deps.dataDir, name) : findByTune(deps.dataDir, tune.id);
+    if (manifest) return specOf(deps.dataDir, manifest);
+    if (tune.base_tune_id !== null && !seen.has(tune.base_tune_id)) {
+      seen.add(tune.id);
+      return specFor(tune.base_tune_id, seen);
+    }
+    throw new Error(
+      `tune ${tuneId} has no installed base model (atelier models pull sd15, or atelier models add <path> --tune-id N)`,
+    );
+  };
+  return {
+    baseModel: (tune: GenerationTune) => specFor(tune.id),
+    async loraFile(tuneId) {
+      const data = await deps.blobs.get(`tunes/${tuneId}/weights.safetensors`);
+      if (!data) return null;
+      const sha = createHash('sha256').update(data).digest('hex');
+      const path = join(loraDir, `${sha}.safetensors`);
+      if (!existsSync(path)) {
+        mkdirSync(loraDir, { recursive: true });
+        const tmp = `${path}.tmp-${process.pid}`;
+        writeFileSync(tmp, data);
+        renameSync(tmp, path);
+      }
+      return { id: sha, path };
+    },
+  };
+}
+
+/** The real generator for the composition root: `engines.generators.push(createSdGenerator(config, svc))`. */
+export function createSdGenerator(
+  config: Config,
+  deps: { db: Db; blobs: BlobStore },
+  opts: { manager?: ModelManagerOptions; generator?: SdGeneratorOptions } = {},
+): SdGenerator {
+  const manager = new ModelManager(opts.manager);
+  return new SdGenerator(manager, storeModelResolver({ ...deps, dataDir: config.dataDir }), opts.generator);
+}

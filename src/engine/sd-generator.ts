@@ -1,0 +1,151 @@
+// The real image generator behind the domain's Generator port: resolves the prompt's base model and LoRAs,
+// leases the loaded model from the ModelManager (built once per base model and LoRA set, shared across prompts),
+// runs the task's pipeline with progress and cancellation, and encodes the images.
+// Capabilities list exactly what is honoured; the API rejects every other non-default parameter (422).
+
+import type {
+  GenerationRequest,
+  GenerationResult,
+  GenerationTune,
+  Generator,
+  GeneratorCapabilities,
+  RunOptions,
+} from '../domain/ports.ts';
+import type { LoraRef, ModelManager, ModelSpec } from './model-manager.ts';
+import {
+  decodeImageFile,
+  decodeMaskFile,
+  encodeImage,
+  type ImageFormat,
+  imageBytes,
+} from './pipeline/images.ts';
+import { runPipeline, taskFor } from './pipeline/registry.ts';
+import type { GenerateOptions } from './pipeline/types.ts';
+import { isSamplerName, SAMPLER_NAMES } from './schedulers/index.ts';
+
+/** Where the generator finds model files; the composition root implements it over the store and blobs. */
+export interface ModelResolver {
+  /** the base model a prompt's tune generates with (the tune itself, or a LoRA tune's base) */
+  baseModel(tune: GenerationTune): Promise<ModelSpec>;
+  /** the LoRA weights of a tune as a local file, or null when the tune has none */
+  loraFile(tuneId: number): Promise<{ id: string; path: string } | null>;
+}
+
+export interface SdGeneratorOptions {
+  /** output encoding (default jpeg, quality 95, 4:4:4) */
+  format?: ImageFormat;
+  jpegQuality?: number;
+}
+
+/** Prompt fields honoured beyond the always-honoured text, seed, num_images, w/h, scheduler. */
+export const SD_FEATURES = [
+  'negative_prompt',
+  'cfg_scale',
+  'steps',
+  'use_lpw',
+  'denoising_strength',
+  'lora_scale',
+  'input_image',
+  'mask_image',
+] as const;
+
+const TAGS = /<(lora|faceid):\d+(?::-?\d*\.?\d+)?>/gi;
+
+/** The text the model sees: tune tags removed (they select LoRAs, they are not words). */
+export function promptTextOf(text: string): string {
+  return text.replace(TAGS, ' ').replace(/\s+/g, ' ').trim();
+}
+
+export class SdGenerator implements Generator {
+  readonly name = 'atelier-sd15';
+
+  constructor(
+    private readonly models: ModelManager,
+    private readonly resolver: ModelResolver,
+    private readonly opts: SdGeneratorOptions = {},
+  ) {}
+
+  /** Disposes every loaded model (server shutdown). */
+  close(): Promise<void> {
+    return this.models.close();
+  }
+
+  capabilities(): GeneratorCapabilities {
+    return {
+      branches: ['sd15'],
+      schedulers: [...SAMPLER_NAMES],
+      controlnets: [],
+      features: [...SD_FEATURES],
+      mock: false,
+    };
+  }
+
+  /**
+   * LoRAs of a request: every `<lora:ID:w>` tag at weight w, plus the prompt's own tune when it is a LoRA tune
+   * and not tagged (weight 1); `lora_scale`, when given, multiplies every weight.
+   */
+  async lorasOf(req: GenerationRequest): Promise<LoraRef[]> {
+    const wanted = new Map<number, number>();
+    for (const l of req.loras) wanted.set(l.tuneId, (wanted.get(l.tuneId) ?? 0) + l.weight);
+    if (req.tune.modelType === 'lora' && !wanted.has(req.tune.id)) wanted.set(req.tune.id, 1);
+    const out: LoraRef[] = [];
+    for (const [tuneId, weight] of wanted) {
+      const file = await this.resolver.loraFile(tuneId);
+      if (!file) {
+        if (tuneId === req.tune.id) continue; // the prompt's own tune without weights (e.g. a base model)
+        throw new Error(`tune ${tuneId} has no LoRA weights to apply`);
+      }
+      out.push({ ...file, scale: weight * (req.loraScale ?? 1) });
+    }
+    return out.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  async generate(req: GenerationRequest, run: RunOptions): Promise<GenerationResult> {
+    run.signal.throwIfAborted();
+    if (!isSamplerName(req.scheduler)) throw new Error(`scheduler ${req.scheduler} is not installed`);
+    const spec = await this.resolver.baseModel(req.tune);
+    const loras = await this.lorasOf(req);
+    run.onProgress?.({ phase: 'loading', step: 1, total: 1 });
+    const lease = await this.models.acquire(spec, loras);
+    try {
+      run.signal.throwIfAborted();
+      const { width, height } = req;
+      const initImage = req.inputImage ? await decodeImageFile(req.inputImage, width, height) : undefined;
+      const mask = req.maskImage ? await decodeMaskFile(req.maskImage, width, height) : undefined;
+      const opts: GenerateOptions = {
+        text: promptTextOf(req.text),
+        negativePrompt: req.negativePrompt,
+        numImages: req.numImages,
+        width,
+        height,
+        seed: req.seed,
+        steps: req.steps,
+        cfgScale: req.cfgScale,
+        sampler: req.scheduler,
+        useLpw: req.useLpw,
+        initImage,
+        mask,
+        denoisingStrength: req.denoisingStrength,
+        signal: run.signal,
+        onProgress: (p) => run.onProgress?.(p),
+      };
+      taskFor(opts);
+      const out = await runPipeline(lease.model, opts);
+      const format = this.opts.format ?? 'jpeg';
+      const images = [];
+      for (let i = 0; i < req.numImages; i++) {
+        const data = await encodeImage(
+          imageBytes(out.images, i),
+          width,
+          height,
+          format,
+          this.opts.jpegQuality,
+        );
+        images.push({ data, contentType: `image/${format}` as const, width, height });
+      }
+      return { images, notes: [] };
+    } finally {
+      lease.release();
+    }
+  }
+}
