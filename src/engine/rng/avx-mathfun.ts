@@ -8,9 +8,14 @@
 // only use is an addition became a fused multiply-add; `fmaF32` reproduces exactly those contractions
 // (checked bit for bit against refs/rng.json).
 
-import { bitsOf, fmaF32, fromBits } from './float32.ts';
+import { bitsOf as bitsOfImport, fmaF32 as fmaImport, fromBits as fromBitsImport } from './float32.ts';
 
 const f = Math.fround;
+// Local bindings: the hot loops below call these ~20 times per normal, and a direct local reference lets
+// the JIT inline them (module-namespace bindings can compile to getter calls under some loaders).
+const fmaF32 = fmaImport;
+const bitsOf = bitsOfImport;
+const fromBits = fromBitsImport;
 const MIN_NORM_POS = fromBits(0x00800000);
 const SQRTHF = f(Math.SQRT1_2); // cephes SQRTHF;
 const LOG_P = [

@@ -12,10 +12,12 @@
 //    avx-mathfun.ts). Smaller tensors take the scalar path: at::normal_distribution<double>, which draws two
 //    53-bit uniforms, returns r*cos(theta) and caches r*sin(theta) in the generator for the next scalar draw.
 
-import { log256, sincos256 } from './avx-mathfun.ts';
+import { log256 as log256Import, sincos256 as sincos256Import } from './avx-mathfun.ts';
 import { Mt19937 } from './mt19937.ts';
 
 const f = Math.fround;
+const log256 = log256Import; // local bindings for the hot loop (see avx-mathfun.ts)
+const sincos256 = sincos256Import;
 const TWO_POW_M24 = 2 ** -24;
 const TWO_POW_M32 = 2 ** -32;
 const TWO_POW_M53 = 2 ** -53;
