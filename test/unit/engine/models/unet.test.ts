@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadParts, type ModelParts } from '../../../../src/engine/load.ts';
+import type { UnetBuildOptions } from '../../../../src/engine/models/unet.ts';
 import { fixturePath } from '../../../helpers/fixtures.ts';
 import { compare, MODEL_DIR, type RefTensor, refJson, SINGLE_FILE, tensor } from '../parity.ts';
 
