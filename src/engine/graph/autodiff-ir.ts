@@ -106,6 +106,9 @@ function inferNode(n: NodeSpec, info: ShapeInfo): void {
     case 'Pow':
       set(broadcastDims(d(0), d(1)));
       return;
+    case 'Sum':
+      set(n.inputs.map((_, i) => d(i)).reduce(broadcastDims));
+      return;
     case 'MatMul': {
       const a = d(0);
       const b = d(1);

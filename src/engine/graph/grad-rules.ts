@@ -115,6 +115,10 @@ export const GRAD_RULES: Record<string, GradRule> = {
     const y = dims(n.outputs[0]);
     return n.inputs.map((x, i) => (needs(i) ? reduceTo(g, dy as string, y, dims(x)) : undefined));
   },
+  Sum: (n, [dy], { g, dims, needs }) => {
+    const y = dims(n.outputs[0]);
+    return n.inputs.map((x, i) => (needs(i) ? reduceTo(g, dy as string, y, dims(x)) : undefined));
+  },
   Sub: (n, [dy], { g, dims, needs }) => {
     const y = dims(n.outputs[0]);
     return [
