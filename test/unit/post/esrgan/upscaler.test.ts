@@ -49,13 +49,23 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 // Agreement with TF.js running the same model.json: float32 on both sides, different summation orders.
 const PARITY_TOLERANCE = 1e-4;
 
-test('ONNX graph of the slim network agrees with the TF.js reference execution', async () => {
+test('ONNX graphs of the slim and medium networks agree with the TF.js reference execution', async () => {
   const img = pattern(24, 18);
   const ref = await referenceUpscale('slim', img.data, img.width, img.height);
   assert.deepEqual(ref.shape, [1, 72, 96, 3]);
   const out = await slim.runWhole(img);
   const d = maxAbsDiff(out.data, ref.data);
-  assert.ok(d < PARITY_TOLERANCE, `max |onnx − tfjs| = ${d}`);
+  assert.ok(d < PARITY_TOLERANCE, `slim: max |onnx − tfjs| = ${d}`);
+
+  const medium = await EsrganUpscaler.load({ variant: 'medium', cacheDir });
+  try {
+    const small = pattern(13, 10);
+    const refM = await referenceUpscale('medium', small.data, small.width, small.height);
+    const dm = maxAbsDiff((await medium.runWhole(small)).data, refM.data);
+    assert.ok(dm < PARITY_TOLERANCE, `medium: max |onnx − tfjs| = ${dm}`);
+  } finally {
+    await medium.dispose();
+  }
 });
 
 test('ONNX graph of the thick network (pixel shuffle, residual scaling) agrees with TF.js', async () => {
