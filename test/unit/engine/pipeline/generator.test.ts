@@ -1,0 +1,124 @@
+// SdGenerator: capabilities, progress phases, cancellation between steps, steps 0 = the model's default, LoRA
+// resolution rules.
+
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import type { GenerationRequest } from '../../../../src/domain/ports.ts';
+import { ModelManager } from '../../../../src/engine/model-manager.ts';
+import { promptTextOf, SdGenerator } from '../../../../src/engine/sd-generator.ts';
+import { fixturePath } from '../../../helpers/fixtures.ts';
+import { GRAPH_CACHE } from './helpers.ts';
+
+const manager = new ModelManager({ cacheDir: GRAPH_CACHE, session: { intraOpThreads: 1 } });
+after(() => manager.close());
+const lorasAvailable = new Set<number>([7]);
+const gen = new SdGenerator(manager, {
+  baseModel: async () => ({
+    key: 'tiny',
+    path: fixturePath('sd-reference', 'model'),
+    tokenizerDir: fixturePath('clip-tokenizer'),
+    defaultSteps: 2,
+  }),
+  loraFile: async (id) =>
+    lorasAvailable.has(id)
+      ? { id: `lora-${id}`, path: fixturePath('sd-reference', 'lora', 'lora_kohya.safetensors') }
+      : null,
+});
+
+function request(over: Partial<GenerationRequest> = {}): GenerationRequest {
+  return {
+    tune: { id: 1, branch: 'sd15', modelType: null, token: '', name: 'base', weightsKey: null },
+    loras: [],
+    text: 'a cat',
+    negativePrompt: '',
+    numImages: 1,
+    width: 64,
+    height: 64,
+    seed: 1,
+    steps: 3,
+    cfgScale: 7.5,
+    scheduler: 'euler',
+    useLpw: false,
+    style: null,
+    superResolution: false,
+    inpaintFaces: false,
+    hiresFix: false,
+    faceCorrect: false,
+    faceSwap: false,
+    colorGrading: null,
+    filmGrain: false,
+    controlnet: null,
+    controlnetConditioningScale: null,
+    controlnetTxt2img: false,
+    denoisingStrength: 0.8,
+    loraScale: null,
+    inputImage: null,
+    maskImage: null,
+    ...over,
+  };
+}
+
+test('capabilities: sd15, every API scheduler, no ControlNet, exactly the honoured features, not a mock', () => {
+  const c = gen.capabilities();
+  assert.deepEqual(c.branches, ['sd15']);
+  assert.equal(c.schedulers.length, 8);
+  assert.deepEqual(c.controlnets, []);
+  assert.equal(c.mock, false);
+  for (const f of ['super_resolution', 'face_swap', 'hires_fix', 'color_grading', 'film_grain'])
+    assert.ok(!c.features.includes(f));
+});
+
+test('progress goes loading, encoding, denoising 1..n, decoding; steps 0 uses the model default', async () => {
+  const events: string[] = [];
+  const r = await gen.generate(request({ steps: 0 }), {
+    signal: new AbortController().signal,
+    onProgress: (e) => events.push(`${e.phase} ${e.step}/${e.total}`),
+  });
+  assert.deepEqual(events, ['loading 1/1', 'encoding 1/1', 'denoising 1/2', 'denoising 2/2', 'decoding 1/1']);
+  assert.equal(r.images.length, 1);
+  assert.equal(r.images[0].contentType, 'image/jpeg');
+});
+
+test('cancellation between steps rejects with the abort reason and produces nothing', async () => {
+  const ac = new AbortController();
+  const events: string[] = [];
+  await assert.rejects(
+    gen.generate(request({ steps: 4 }), {
+      signal: ac.signal,
+      onProgress: (e) => {
+        events.push(`${e.phase} ${e.step}`);
+        if (e.phase === 'denoising' && e.step === 1) ac.abort(new Error('cancelled by user'));
+      },
+    }),
+    /cancelled by user/,
+  );
+  assert.deepEqual(
+    events.filter((e) => e.startsWith('denoising')),
+    ['denoising 1'],
+  );
+});
+
+test('LoRA tags: weights times lora_scale; a LoRA tune prompt applies its own weights; a tag without weights fails', async () => {
+  assert.deepEqual(
+    (await gen.lorasOf(request({ loras: [{ tuneId: 7, weight: 0.8 }], loraScale: 0.5 }))).map((l) => [
+      l.id,
+      l.scale,
+    ]),
+    [['lora-7', 0.4]],
+  );
+  assert.deepEqual(
+    (
+      await gen.lorasOf(
+        request({
+          tune: { id: 7, branch: 'sd15', modelType: 'lora', token: 'ohwx', name: 'man', weightsKey: null },
+        }),
+      )
+    ).map((l) => [l.id, l.scale]),
+    [['lora-7', 1]],
+  );
+  await assert.rejects(
+    gen.lorasOf(request({ loras: [{ tuneId: 9, weight: 1 }] })),
+    /tune 9 has no LoRA weights/,
+  );
+  assert.equal(promptTextOf('a <lora:7:0.5> photo of <faceid:3:1> ohwx'), 'a photo of ohwx');
+});
