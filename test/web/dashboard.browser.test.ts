@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
+import { createApiKey } from '../../src/domain/keys.ts';
+import { revokeApiKey } from '../../src/store/accounts.ts';
 import { jpeg } from '../api/helpers.ts';
 import {
   ARTIFACTS,
@@ -317,6 +319,26 @@ test('keyboard: skip link first, then the navigation, each with a visible focus 
   await page.getByRole('heading', { name: 'Gallery' }).waitFor();
 });
 
+test("another account's key sees none of this account's tunes or prompts", {
+  skip: skip ?? false,
+}, async () => {
+  const signInAs = async (key: string) => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API key').fill(key);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Tunes', level: 1 }).waitFor();
+  };
+  await signInAs(s.h.keyB);
+  await page.getByText('No tunes yet').waitFor();
+  assert.equal(await page.locator('li.tune').count(), 0);
+  await page.getByRole('link', { name: 'Gallery' }).click();
+  await page.getByText('No prompts yet.').waitFor();
+  await signInAs(s.h.keyA);
+  assert.equal(await page.locator('li.tune', { hasText: 'Browser test tune' }).count(), 1);
+  await page.getByRole('link', { name: 'Gallery' }).click();
+  await page.locator('li.prompt').first().waitFor();
+});
+
 test('delete a prompt and the tune', { skip: skip ?? false }, async () => {
   page.on('dialog', (d) => void d.accept());
   const cards = page.locator('li.prompt');
@@ -336,12 +358,28 @@ test('delete a prompt and the tune', { skip: skip ?? false }, async () => {
   );
 });
 
+test('a key revoked while the page is open sends the user back to sign-in', {
+  skip: skip ?? false,
+}, async () => {
+  const extra = await createApiKey(s.h.rt.svc.db, { account: 'alice' });
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('API key').fill(extra.key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Tunes', level: 1 }).waitFor();
+  assert.equal(await revokeApiKey(s.h.rt.svc.db, String(extra.row.id)), 1);
+  await page.getByRole('link', { name: 'Gallery' }).click();
+  await page.getByText('The server no longer accepts this API key: sign in again.').waitFor();
+  await page.getByLabel('API key').waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('atelier.apiKey')), null);
+});
+
 test('no CSP violations, console errors or page errors along the way', { skip: skip ?? false }, () => {
   assert.deepEqual(s.problems, []);
-  // The only failed requests are the ones the page expects: the wrong key's 401, and 404s where this server
+  // The only failed requests are the ones the page expects: the wrong and the revoked key's 401, and 404s where this server
   // offers no /openapi.json or no tune event stream (the page then uses the built schema, or polls).
   const unexpected = s.failed.filter(
-    (f) => !/^401 \/tunes$/.test(f) && !/^404 \/(openapi\.json|openapi|tunes\/\d+\/events)$/.test(f),
+    (f) =>
+      !/^401 \/(tunes|prompts)$/.test(f) && !/^404 \/(openapi\.json|openapi|tunes\/\d+\/events)$/.test(f),
   );
   assert.deepEqual(unexpected, []);
 });

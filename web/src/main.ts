@@ -86,14 +86,28 @@ function render(): void {
   );
   const main = h('main', { id: 'main', tabindex: '-1' });
   root.append(header, status, main);
-  const ctx: AppContext = { client: new AtelierClient(key), navigate, announce, signal: leaveView.signal };
+  const onUnauthorized = () => {
+    signOut();
+    announce('The server no longer accepts this API key: sign in again.', 'error');
+    render();
+  };
+  const signal = leaveView.signal;
+  const ctx: AppContext = {
+    client: new AtelierClient(key, onUnauthorized),
+    navigate,
+    // A view that was left (navigation, sign-out) has nothing more to say: late errors of its requests stay quiet.
+    announce: (text, kind) => {
+      if (!signal.aborted) announce(text, kind);
+    },
+    signal,
+  };
   const done =
     route.name === 'prompt'
       ? renderPromptForm(main, ctx, route.tuneId)
       : route.name === 'gallery'
         ? renderGallery(main, ctx, route.promptId)
         : renderTunes(main, ctx);
-  done.catch((e: unknown) => announce(e instanceof Error ? e.message : String(e), 'error'));
+  done.catch((e: unknown) => ctx.announce(e instanceof Error ? e.message : String(e), 'error'));
 }
 
 window.addEventListener('popstate', render);

@@ -17,6 +17,8 @@ export class ApiError extends Error {
 export class AtelierClient {
   constructor(
     private readonly key: string,
+    /** called when the server stops accepting the key (revoked while the page is open) */
+    private readonly onUnauthorized: () => void = () => {},
     private readonly base = '',
   ) {}
 
@@ -33,6 +35,7 @@ export class AtelierClient {
     } catch {
       // not JSON: report the status line below
     }
+    if (res.status === 401) this.onUnauthorized();
     if (!res.ok) {
       const err = (json ?? {}) as { error?: string; message?: string; errors?: Record<string, string[]> };
       throw new ApiError(

@@ -83,8 +83,8 @@ export async function renderPromptForm(main: HTMLElement, ctx: AppContext, tuneI
     ctx.announce('Sending the prompt…');
     try {
       const prompt = await ctx.client.createPrompt(Number(tunePicker.value), body);
-      ctx.navigate({ name: 'gallery', promptId: prompt.id });
       ctx.announce(`Prompt #${prompt.id} queued.`, 'ok');
+      ctx.navigate({ name: 'gallery', promptId: prompt.id });
     } catch (err) {
       submit.disabled = false;
       if (err instanceof ApiError) {
