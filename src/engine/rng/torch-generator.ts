@@ -119,6 +119,20 @@ export class TorchGenerator {
     return out;
   }
 
+  /**
+   * Advances the generator exactly as randn of `count` values would, without computing them (for draws
+   * whose values are discarded, like diffusers' Euler churn noise). >= 16 values use one 32-bit draw per
+   * uniform, plus 16 more when count is not a multiple of 16.
+   */
+  skipRandn(count: number): void {
+    if (count < 16) {
+      for (let i = 0; i < count; i++) this.normalDouble();
+      return;
+    }
+    const draws = count + (count % 16 === 0 ? 0 : 16);
+    for (let i = 0; i < draws; i++) this.engine.nextUint32();
+  }
+
   randn(shape: readonly number[]): Float32Array {
     return this.randnInto(new Float32Array(numelOf(shape)));
   }

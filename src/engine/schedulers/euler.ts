@@ -61,7 +61,10 @@ export function createEuler(
     step(modelOutput: Float32Array, i: number, x: Float32Array, noise?: StepNoise, out?: Float32Array) {
       const n = x.length;
       // The churn noise is drawn and discarded (gamma = 0) so a shared generator advances like diffusers'.
-      if (noise !== undefined && !(noise instanceof Float32Array)) noise.randnInto(new Float32Array(n));
+      if (noise !== undefined && !(noise instanceof Float32Array)) {
+        if (noise.skipRandn) noise.skipRandn(n);
+        else noise.randnInto(new Float32Array(n));
+      }
       const sigma = sigmas[i];
       const dt = f(sigmas[i + 1] - sigma);
       denoised = denoiseSigmaSpace(modelOutput, x, sigma, config.predictionType, new Float32Array(n));

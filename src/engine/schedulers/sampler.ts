@@ -13,6 +13,8 @@ export type SamplerName =
 /** Anything that fills a buffer with standard normal noise (TorchGenerator does, bit-exactly like torch.randn). */
 export interface NoiseSource {
   randnInto(out: Float32Array): Float32Array;
+  /** Optional: advance exactly like randnInto of `count` values without computing them (discarded draws). */
+  skipRandn?(count: number): void;
 }
 
 /** Noise for one step: the values themselves (e.g. recorded), or a source to draw them from. */

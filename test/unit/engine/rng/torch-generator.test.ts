@@ -131,3 +131,14 @@ test('avx_mathfun approximations stay within float32 accuracy of libm', () => {
     assert.ok(Math.abs(sc[0] - Math.sin(t)) < 3e-7 && Math.abs(sc[1] - Math.cos(t)) < 3e-7, `t=${t}`);
   }
 });
+
+test('skipRandn advances the state exactly like a discarded randn of the same size', () => {
+  for (const n of [5, 16, 100, 256, 1000]) {
+    const a = new TorchGenerator(11);
+    const b = new TorchGenerator(11);
+    a.randn([n]);
+    b.skipRandn(n);
+    assertBitEqual(b.randn([37]), a.randn([37]), `after ${n}`);
+    assertBitEqual(b.randn([3]), a.randn([3]), `scalar path after ${n}`);
+  }
+});
