@@ -69,33 +69,41 @@ export async function reapExpiredLeases(db: Db, now = nowIso()): Promise<Job[]> 
 }
 
 /**
- * Fair pick: among due queued jobs, prefer the account with the fewest running jobs, then the account served
- * least recently (most starved), then the oldest job. So one account's 500 queued prompts alternate with another
- * account's single prompt instead of running first.
+ * Fair pick: among accounts with due queued jobs, prefer the account with the fewest running jobs, then the one
+ * served least recently (most starved), then the one whose oldest due job is oldest; take that account's oldest
+ * due job. So one account's 500 queued prompts alternate with another account's single prompt instead of running
+ * first. The per-account figures are computed once per account with due work, not once per queued job, so the
+ * cost grows with the number of waiting accounts rather than with the queue length.
  */
 export async function pickNextJob(db: Db, types: string[], now = nowIso()): Promise<Job | undefined> {
-  return db
-    .selectFrom('jobs as j')
-    .selectAll('j')
-    .where('j.status', '=', 'queued')
-    .where('j.run_at', '<=', now)
-    .where('j.type', 'in', types)
+  const due = db
+    .selectFrom('jobs')
+    .select((eb) => ['account_id', eb.fn.min('id').as('first_id')])
+    .where('status', '=', 'queued')
+    .where('run_at', '<=', now)
+    .where('type', 'in', types)
+    .groupBy('account_id');
+  const pick = await db
+    .selectFrom(due.as('a'))
+    .select(['a.first_id'])
     .orderBy((eb) =>
       eb
         .selectFrom('jobs as r')
         .select((e) => e.fn.countAll().as('n'))
-        .whereRef('r.account_id', '=', 'j.account_id')
+        .whereRef('r.account_id', '=', 'a.account_id')
         .where('r.status', '=', 'running'),
     )
     .orderBy((eb) =>
       eb
         .selectFrom('jobs as s')
         .select(sql<string>`coalesce(max(s.claimed_at), '')`.as('last'))
-        .whereRef('s.account_id', '=', 'j.account_id'),
+        .whereRef('s.account_id', '=', 'a.account_id'),
     )
-    .orderBy('j.id')
+    .orderBy('a.first_id')
     .limit(1)
     .executeTakeFirst();
+  if (!pick) return undefined;
+  return db.selectFrom('jobs').selectAll().where('id', '=', Number(pick.first_id)).executeTakeFirst();
 }
 
 /** Take a picked job; false if another worker got it first. */

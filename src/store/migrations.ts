@@ -182,7 +182,21 @@ const initial: Migration = {
   },
 };
 
-export const migrations: Record<string, Migration> = { '0001_initial': initial };
+/** The fair pick reads each waiting account's last claim time: index it. */
+const claimIndex: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createIndex('jobs_account_claimed')
+      .on('jobs')
+      .columns(['account_id', 'claimed_at'])
+      .execute();
+  },
+};
+
+export const migrations: Record<string, Migration> = {
+  '0001_initial': initial,
+  '0002_jobs_account_claimed': claimIndex,
+};
 
 class StaticProvider implements MigrationProvider {
   async getMigrations() {
