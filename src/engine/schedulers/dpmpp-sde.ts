@@ -53,8 +53,14 @@ export function createDpmppSde(config: SchedulerConfig, steps: number, opts: Dpm
     if (s > 0 && s < sigmaMin) sigmaMin = s;
     if (s > sigmaMax) sigmaMax = s;
   }
+  // Stage-2 model calls (odd i) see the midpoint sigma exp(-(t + (t_next - t)/2)), float32 as diffusers'
+  // `mid_point_sigma`; it depends only on the schedule.
+  const inputSigmas = Float32Array.from(sigmas, (s, i) => {
+    if (i % 2 === 0 || i >= 2 * steps - 1) return s;
+    const t = tOf(sigmas[i - 1]);
+    return sigmaOf(f(t + f(f(tOf(s) - t) * 0.5)));
+  });
   let stored: Float32Array | null = null; // x before stage 1 (diffusers `self.sample`)
-  let midSigma = 0;
   let brownian: BrownianNoiseSampler | null = null;
   let denoised: Float32Array | null = null;
   const lastInterval: [number, number] = [Number.NaN, Number.NaN];
@@ -85,7 +91,7 @@ export function createDpmppSde(config: SchedulerConfig, steps: number, opts: Dpm
     get lastNoiseInterval() {
       return lastInterval;
     },
-    modelInputDivisor: (i) => sigmaInputDivisor(i % 2 === 1 && midSigma > 0 && stored ? midSigma : sigmas[i]),
+    modelInputDivisor: (i) => sigmaInputDivisor(inputSigmas[i]),
     scaleModelInput(x, i, out) {
       const d = sampler.modelInputDivisor(i);
       const o = outputBuffer(out, x.length);
@@ -125,13 +131,7 @@ export function createDpmppSde(config: SchedulerConfig, steps: number, opts: Dpm
       const em1 = expm1F32(f(t - tDown));
       const z = drawNoise(sigmaFrom, sigmaTo, noise, n);
       for (let k = 0; k < n; k++) o[k] = f(f(f(ratio * base[k]) - f(em1 * x0[k])) + f(z[k] * up));
-      if (firstStage) {
-        stored = base;
-        midSigma = sigmaTo;
-      } else {
-        stored = null;
-        midSigma = 0;
-      }
+      stored = firstStage ? base : null;
       return o;
     },
     addNoise(x0, noise, i, out) {
