@@ -101,6 +101,7 @@ test('create a branch=fast tune by dropping photos; client-side checks first', {
     buffer: Buffer.from('not a photo at all'),
   });
   await page.getByText('notes.jpg is not a JPEG, PNG or WebP image').waitFor();
+  await shot('tune-upload');
   await page.getByRole('button', { name: 'Remove notes.jpg' }).click();
   await files.setInputFiles(photos[3]);
   await page.getByText('4 chosen', { exact: false }).waitFor();
@@ -110,7 +111,7 @@ test('create a branch=fast tune by dropping photos; client-side checks first', {
   await submit.click();
   const card = page.locator('li.tune', { hasText: 'Browser test tune' });
   await card.waitFor();
-  await card.locator('.badge-trained').waitFor({ timeout: 15_000 });
+  await card.locator('.badge-trained').waitFor({ timeout: 60_000 });
   assert.equal(await card.locator('.thumbs img').count(), 4, 'training photo thumbnails');
   await page.waitForFunction(() =>
     Array.from(document.querySelectorAll<HTMLImageElement>('li.tune .thumbs img')).every(
@@ -163,7 +164,7 @@ test('write a prompt with the schema-driven form; its images appear in the galle
   await page.getByRole('heading', { name: 'Gallery' }).waitFor();
   const card = page.locator('li.prompt.focused');
   await card.waitFor();
-  await card.locator('.badge-completed').waitFor({ timeout: 15_000 });
+  await card.locator('.badge-completed').waitFor({ timeout: 60_000 });
   const thumbs = card.locator('.image-grid img');
   assert.equal(await thumbs.count(), 2);
   assert.equal(
@@ -248,6 +249,7 @@ test('img2img: input image plus a painted mask are sent as files', { skip: skip 
   await page.mouse.down();
   await page.mouse.move(box.x + box.width * 0.7, box.y + box.height * 0.5, { steps: 5 });
   await page.mouse.up();
+  await shot('mask');
 
   // Look at the request on its way out (then let it go on to the server unchanged).
   let body: Buffer | null = null;
@@ -266,7 +268,7 @@ test('img2img: input image plus a painted mask are sent as files', { skip: skip 
   assert.ok(maskAt > 0, 'mask part missing');
   assert.ok(sent.subarray(maskAt).includes(Buffer.from([0x89, 0x50, 0x4e, 0x47])), 'mask is not a PNG');
   await page.getByRole('heading', { name: 'Gallery' }).waitFor();
-  await page.locator('li.prompt.focused .badge-completed').waitFor({ timeout: 15_000 });
+  await page.locator('li.prompt.focused .badge-completed').waitFor({ timeout: 60_000 });
 });
 
 test('per-step progress and queue position from the event stream are shown while a prompt runs', {
@@ -299,7 +301,7 @@ test('per-step progress and queue position from the event stream are shown while
     }).observe(document.body, { subtree: true, childList: true });
   });
   await page.getByRole('button', { name: 'Generate' }).click();
-  await page.locator('li.prompt.focused .badge-completed').waitFor({ timeout: 15_000 });
+  await page.locator('li.prompt.focused .badge-completed').waitFor({ timeout: 60_000 });
   await page.unroute(/\/prompts\/\d+\/events$/);
   const seen = await page.evaluate(() => (window as unknown as { progressSeen: string[] }).progressSeen);
   assert.ok(seen.includes('Queued (position 2)'), seen.join(' | '));
