@@ -15,19 +15,34 @@ export function toFastifyPath(openapiPath: string): string {
   return openapiPath.replace(/\{(\w+)\}/g, ':$1');
 }
 
+/** The document for this app: every operation, the optional ones only where the app registered them. */
+export function documentFor(app: FastifyInstance, baseUrl?: string): OpenApiDocument {
+  return buildOpenApiDocument({
+    serverUrl: baseUrl,
+    includeOperation: (op) =>
+      !OPTIONAL_OPERATION_IDS.has(op.operationId) ||
+      app.hasRoute({ method: op.method.toUpperCase(), url: toFastifyPath(op.path) }),
+  });
+}
+
 export async function openapiPlugin(app: FastifyInstance, opts: OpenApiPluginOptions = {}): Promise<void> {
   let doc: OpenApiDocument | undefined;
   const handler = async () => {
-    doc ??= buildOpenApiDocument({
-      serverUrl: opts.baseUrl,
-      includeOperation: (op) =>
-        !OPTIONAL_OPERATION_IDS.has(op.operationId) ||
-        app.hasRoute({ method: op.method.toUpperCase(), url: toFastifyPath(op.path) }),
-    });
+    doc ??= documentFor(app, opts.baseUrl);
     return doc;
   };
   // buildApp's URL normalization strips a `.json` suffix before routing, so `/openapi.json` arrives as `/openapi`;
-  // both are registered so the plugin also works on an app without that rewrite.
-  app.get('/openapi', { config: { public: true } }, handler);
-  app.get('/openapi.json', { config: { public: true } }, handler);
+  // both are registered so the plugin also works on an app without that rewrite. Another registration of the
+  // same path (an older hand-written document) wins and is reported, rather than crashing the app at boot.
+  for (const url of ['/openapi', '/openapi.json']) {
+    if (app.hasRoute({ method: 'GET', url })) {
+      app.log.warn(
+        { url },
+        'openapiPlugin: GET %s is already registered elsewhere; not serving it here',
+        url,
+      );
+      continue;
+    }
+    app.get(url, { config: { public: true } }, handler);
+  }
 }

@@ -77,7 +77,13 @@ export function registeredRoutes(app: FastifyInstance): RegisteredRoute[] {
   return out;
 }
 
-/** `/tunes/:id|:tune_id/prompts` and `/tunes/{tune_id}/prompts` both become `/tunes/{}/prompts`. */
+/**
+ * `/tunes/:id|:tune_id/prompts` and `/tunes/{tune_id}/prompts` both become `/tunes/{}/prompts`; a `.json` suffix
+ * is dropped, as the server's URL normalization does before routing.
+ */
 export function shapeOf(path: string): string {
-  return path.replace(/:[^/]+/g, '{}').replace(/\{\w+\}/g, '{}');
+  return path
+    .replace(/:[^/]+/g, '{}')
+    .replace(/\{\w+\}/g, '{}')
+    .replace(/\.json$/, '');
 }
