@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { TorchGenerator } from '../../../../src/engine/rng/torch-generator.ts';
 import {
   SD15_SCHEDULER_CONFIG,
   schedulerConfigFromDiffusers,
@@ -23,7 +24,7 @@ import {
   SAMPLER_NAMES,
 } from '../../../../src/engine/schedulers/registry.ts';
 import { fixturePath } from '../../../helpers/fixtures.ts';
-import { f32, firstMismatch, loadSchedulerIndex } from './scheduler-fixtures.ts';
+import { f32, fakeModel, firstMismatch, loadSchedulerIndex } from './scheduler-fixtures.ts';
 
 const modelConfig = schedulerConfigFromDiffusers(
   JSON.parse(
@@ -167,4 +168,24 @@ test('timestep_spacing: from the config, else diffusers default linspace; an exp
     [999, 749, 499, 249],
   );
   assert.throws(() => schedulerConfigFromDiffusers({ timestep_spacing: 'sideways' }), /timestep_spacing/);
+});
+
+test('every sampler runs 1, 2 and 7 steps to a finite result; stepping in place equals stepping out of place', () => {
+  for (const name of SAMPLER_NAMES) {
+    for (const steps of [1, 2, 7]) {
+      const run = (inPlace: boolean) => {
+        const s = createSampler(name, modelConfig, steps, { noiseSeed: 3 });
+        const gen = new TorchGenerator(5);
+        let x: Float32Array = new TorchGenerator(4).randn([2, 4, 8, 8]).map((v) => v * s.initNoiseSigma);
+        for (let i = 0; i < s.timesteps.length; i++) {
+          const eps = fakeModel(s.scaleModelInput(x, i), s.timesteps[i]);
+          x = s.step(eps, i, x, gen, inPlace ? x : undefined);
+        }
+        return x;
+      };
+      const a = run(false);
+      assert.ok(a.every(Number.isFinite), `${name} ${steps}`);
+      assert.deepEqual(run(true), a, `${name} ${steps} in place`);
+    }
+  }
 });
