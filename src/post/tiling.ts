@@ -6,7 +6,8 @@ import { assertImageShape, type RawImage, throwIfAborted } from './types.ts';
  * linear ramps (the sample nearest a tile's cut edge, computed with the least context, gets the least weight),
  * and every output pixel is divided by its summed weight. Tiles are processed row by row, left to right, and each
  * output pixel is written as soon as no later tile touches it, so besides the input and output images only one
- * tile-sized window and a strip of overlap rows are held in float (see the blend state below).
+ * tile-sized window and a strip of overlap rows are held, in float64 so that sums over many overlapping tiles
+ * stay exact to float32 precision (see the blend state below).
  */
 export interface TileSpec {
   /** Tile side in input pixels. */
@@ -97,7 +98,7 @@ export async function runTiled(
     const end = (x0 + tw(i)) * scale;
     const prevEnd = i > 0 ? (xs[i - 1] + tw(i - 1)) * scale : null;
     const nextStart = i < xs.length - 1 ? xs[i + 1] * scale : null;
-    const w = new Float32Array(end - start);
+    const w = new Float64Array(end - start);
     for (let p = start; p < end; p++) w[p - start] = ramp(p, start, end, prevEnd, nextStart);
     return w;
   });
@@ -107,10 +108,10 @@ export async function runTiled(
   // are final except in the rows the next tile row will overlap, which move to a full-width strip `next`, carried
   // into the following row. Working memory: one tile² window plus two strips of overlap rows, whatever the height.
   const winW = Math.min(tile, img.width) * scale;
-  const win = new Float32Array(Math.min(tile, img.height) * scale * winW * C);
-  const winWt = new Float32Array(win.length / C);
-  let carry = new Float32Array(0);
-  let carryWt = new Float32Array(0);
+  const win = new Float64Array(Math.min(tile, img.height) * scale * winW * C);
+  const winWt = new Float64Array(win.length / C);
+  let carry = new Float64Array(0);
+  let carryWt = new Float64Array(0);
   let carryRows = 0;
 
   const toOut = (o: number, v: number) => {
@@ -128,8 +129,8 @@ export async function runTiled(
     const nextStart = j < ys.length - 1 ? ys[j + 1] * scale : null;
     const keepFrom = nextStart ?? bandEnd;
     const nextRows = bandEnd - keepFrom;
-    const next = new Float32Array(nextRows * outW * C);
-    const nextWt = new Float32Array(nextRows * outW);
+    const next = new Float64Array(nextRows * outW * C);
+    const nextWt = new Float64Array(nextRows * outW);
     win.fill(0);
     winWt.fill(0);
     let wc0 = 0;

@@ -67,6 +67,7 @@ test('a local op gives exactly the untiled result, whatever the tile grid', asyn
         const ref = nearest(img, scale);
         assert.equal(out.width, w * scale);
         assert.equal(out.height, h * scale);
+        // Sums are float64; only the final float32 store rounds.
         for (let i = 0; i < ref.data.length; i++) assert.ok(Math.abs(out.data[i] - ref.data[i]) < 1e-6);
       },
     ),
