@@ -1,4 +1,5 @@
 import { colorGradingStage, isColorGradingPreset } from './color-grading.ts';
+import { esrganModelJson } from './esrgan/models.ts';
 import type { EsrganOptions, UpscaleOptions } from './esrgan/upscaler.ts';
 import { filmGrainStage } from './film-grain.ts';
 import { hiresFixStage, type Img2ImgRunner } from './hires-fix.ts';
@@ -34,7 +35,7 @@ export interface PostParams {
 
 /** What the running worker can provide; a requested stage whose provider is missing is rejected. */
 export interface PostProviders {
-  /** A ×4 super-resolution stage, e.g. `esrganStage()` from `./esrgan/stage.ts`. */
+  /** A ×4 super-resolution stage, normally `await createSuperResolutionStage()`. */
   superResolution?: PostStage;
   /** The engine's img2img pipeline for the prompt's model, needed by `hires_fix`. */
   img2img?: Img2ImgRunner;
@@ -62,41 +63,63 @@ export class PostStageUnavailableError extends Error {
   }
 }
 
-/** The stages to run for these parameters, in order; throws PostStageUnavailableError for any it cannot honour. */
-export function planPostStages(params: PostParams, providers: PostProviders = {}): PostStage[] {
-  const stages: PostStage[] = [];
+/** Which operations this installation can perform (what the API knows before any worker has loaded a model). */
+export interface PostCapabilities {
+  superResolution: boolean;
+  img2img: boolean;
+}
+
+/** True when the default ESRGAN package is installed; reads no weights and does not load onnxruntime. */
+export function isSuperResolutionInstalled(): boolean {
+  try {
+    esrganModelJson('thick');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Throws PostStageUnavailableError for the first requested operation that cannot be honoured. The API calls this
+ * at create time (422 on the field); `planPostStages` calls it again in the worker.
+ */
+export function checkPostParams(params: PostParams, can: PostCapabilities): void {
   if (params.hires_fix && !params.super_resolution) {
     throw new PostStageUnavailableError('hires_fix', 'hires_fix requires super_resolution');
   }
   if (params.inpaint_faces && !params.super_resolution) {
     throw new PostStageUnavailableError('inpaint_faces', 'inpaint_faces requires super_resolution');
   }
-  if (params.super_resolution) {
-    if (!providers.superResolution) {
-      throw new PostStageUnavailableError('super_resolution', 'no super-resolution model is installed');
-    }
-    stages.push(providers.superResolution);
+  if (params.super_resolution && !can.superResolution) {
+    throw new PostStageUnavailableError('super_resolution', 'no super-resolution model is installed');
   }
-  if (params.hires_fix) {
-    if (!providers.img2img) {
-      throw new PostStageUnavailableError('hires_fix', 'hires_fix needs an img2img pipeline for this model');
-    }
-    stages.push(hiresFixStage(providers.img2img));
+  if (params.hires_fix && !can.img2img) {
+    throw new PostStageUnavailableError('hires_fix', 'hires_fix needs an img2img pipeline for this model');
   }
   for (const field of ['inpaint_faces', 'face_correct', 'face_swap'] as const) {
     if (params[field]) {
       throw new PostStageUnavailableError(field, `${field} is not supported yet (no face model installed)`);
     }
   }
-  if (params.color_grading != null && params.color_grading !== '') {
-    if (!isColorGradingPreset(params.color_grading)) {
-      throw new PostStageUnavailableError(
-        'color_grading',
-        `unknown color_grading ${JSON.stringify(params.color_grading)}; expected Film Velvia, Film Portra or Ektar`,
-      );
-    }
-    stages.push(colorGradingStage(params.color_grading));
+  if (
+    params.color_grading != null &&
+    params.color_grading !== '' &&
+    !isColorGradingPreset(params.color_grading)
+  ) {
+    throw new PostStageUnavailableError(
+      'color_grading',
+      `unknown color_grading ${JSON.stringify(params.color_grading)}; expected Film Velvia, Film Portra or Ektar`,
+    );
   }
+}
+
+/** The stages to run for these parameters, in order; throws PostStageUnavailableError for any it cannot honour. */
+export function planPostStages(params: PostParams, providers: PostProviders = {}): PostStage[] {
+  checkPostParams(params, { superResolution: !!providers.superResolution, img2img: !!providers.img2img });
+  const stages: PostStage[] = [];
+  if (params.super_resolution && providers.superResolution) stages.push(providers.superResolution);
+  if (params.hires_fix && providers.img2img) stages.push(hiresFixStage(providers.img2img));
+  if (isColorGradingPreset(params.color_grading)) stages.push(colorGradingStage(params.color_grading));
   if (params.film_grain) stages.push(filmGrainStage());
   return stages;
 }

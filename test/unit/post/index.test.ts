@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  checkPostParams,
+  isSuperResolutionInstalled,
   type PostProgress,
   PostStageUnavailableError,
   planPostStages,
@@ -88,4 +90,29 @@ test('an aborted signal stops before the next stage', async () => {
   await assert.rejects(runPostStages(img, { seed: 1, film_grain: true }, { signal: ctrl.signal }), {
     name: 'AbortError',
   });
+});
+
+test('checkPostParams validates from capabilities alone, as the API does at create time', () => {
+  const all = { superResolution: true, img2img: true };
+  checkPostParams(
+    { seed: 1, super_resolution: true, hires_fix: true, color_grading: 'Ektar', film_grain: true },
+    all,
+  );
+  checkPostParams({ seed: 1, color_grading: '' }, { superResolution: false, img2img: false });
+  assert.throws(
+    () => checkPostParams({ seed: 1, super_resolution: true }, { superResolution: false, img2img: true }),
+    (e: unknown) => e instanceof PostStageUnavailableError && e.field === 'super_resolution',
+  );
+  assert.throws(
+    () =>
+      checkPostParams(
+        { seed: 1, super_resolution: true, hires_fix: true },
+        { superResolution: true, img2img: false },
+      ),
+    (e: unknown) => e instanceof PostStageUnavailableError && e.field === 'hires_fix',
+  );
+});
+
+test('the ESRGAN package is detected as installed (it is a dependency)', () => {
+  assert.equal(isSuperResolutionInstalled(), true);
 });
