@@ -19,7 +19,7 @@ import {
   type ImageFormat,
   imageBytes,
 } from './pipeline/images.ts';
-import { runPipeline, taskFor } from './pipeline/registry.ts';
+import { runPipeline } from './pipeline/registry.ts';
 import type { GenerateOptions } from './pipeline/types.ts';
 import { isSamplerName, SAMPLER_NAMES } from './schedulers/index.ts';
 
@@ -129,7 +129,6 @@ export class SdGenerator implements Generator {
         signal: run.signal,
         onProgress: (p) => run.onProgress?.(p),
       };
-      taskFor(opts);
       const out = await runPipeline(lease.model, opts);
       const format = this.opts.format ?? 'jpeg';
       const images = [];

@@ -97,7 +97,7 @@ after(async () => {
 });
 
 interface Generated {
-  prompt: Record<string, any>;
+  prompt: { seed: number; status: string; images: (string | { url: string })[] };
   images: Buffer[];
 }
 
@@ -119,7 +119,7 @@ async function generate(params: Record<string, unknown>, tune = BASE_TUNE): Prom
     assert.equal(got.statusCode, 200);
     images.push(got.rawPayload);
   }
-  return { prompt, images };
+  return { prompt: prompt as Generated['prompt'], images };
 }
 
 async function pixels(png: Buffer): Promise<Uint8Array> {

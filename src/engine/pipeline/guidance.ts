@@ -31,10 +31,12 @@ export function guidanceStates(c: Conditioning, batch: number, cfgScale: number)
   return { data, dims: [batch * 2, ...cond.dims.slice(1)] };
 }
 
-export interface GuidedDenoiser {
-  /** the CFG-combined model output for the scaled latent input [B, C, h, w] (C = 4, or 9 for inpainting UNets) */
-  (scaledInput: Float32Array, timestep: number, extraChannels?: Float32Array): Promise<Float32Array>;
-}
+/** The CFG-combined model output for the scaled latents [B, 4, h, w] (+ extra channels for inpainting UNets). */
+export type GuidedDenoiser = (
+  scaledInput: Float32Array,
+  timestep: number,
+  extraChannels?: Float32Array,
+) => Promise<Float32Array>;
 
 /**
  * Wraps the UNet: duplicates the input for the two halves when guidance is on and combines the outputs.

@@ -30,7 +30,7 @@ export function vaeOutputToNhwc(img: Tensor): Tensor {
       for (let y = 0; y < h; y++)
         for (let x = 0; x < w; x++) {
           const v = f(f(img.data[((n * c + ch) * h + y) * w + x] / 2) + 0.5);
-          out[((n * h + y) * w + x) * c + ch] = v < 0 ? 0 : v > 1 ? 1 : v;
+          out[((n * h + y) * w + x) * c + ch] = Math.min(1, Math.max(0, v));
         }
   return { data: out, dims: [b, h, w, c] };
 }
