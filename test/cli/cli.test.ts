@@ -217,13 +217,24 @@ test('prompts create --out DIR waits with a TTY progress bar and saves the image
 
 test('API errors exit 1: field errors of a 422, 404 with its code, unreachable server', async () => {
   const tuneId = await trainedTuneId('cli errors');
-  const bad = await cli(['prompts', 'create', String(tuneId), 'no trigger word', '--cfg-scale', '40']);
+  const bad = await cli([
+    'prompts',
+    'create',
+    String(tuneId),
+    'ohwx man',
+    '--cfg-scale',
+    '40',
+    '--num-images',
+    '12',
+  ]);
   assert.equal(bad.code, 1);
-  assert.match(bad.err, /^ {2}cfg_scale: /m);
+  assert.match(bad.err, /^error: (num_images|cfg_scale): Too big/);
+  assert.equal(bad.err.match(/cfg_scale: /g)?.length, 1, 'each field message once');
+  assert.equal(bad.err.match(/num_images: /g)?.length, 1, 'each field message once');
   assert.equal(bad.out, '');
   const noToken = await cli(['prompts', 'create', String(tuneId), 'no trigger word']);
   assert.equal(noToken.code, 1);
-  assert.match(noToken.err, /^ {2}text: .*ohwx/m);
+  assert.match(noToken.err, /^error: text: .*ohwx/m);
   const missing = await cli(['tunes', 'show', '999999']);
   assert.equal(missing.code, 1);
   assert.match(missing.err, /HTTP 404 not_found, request req_/);

@@ -115,7 +115,9 @@ export function reportError(io: CliIO, usage: string, e: unknown): number {
   }
   if (e instanceof AtelierValidationError) {
     err(`error: ${e.message}`);
-    for (const [field, msgs] of Object.entries(e.fields)) for (const m of msgs) err(`  ${field}: ${m}`);
+    // The summary is usually the first field message: list the fields, minus that repetition.
+    for (const [field, msgs] of Object.entries(e.fields))
+      for (const m of msgs) if (`${field}: ${m}` !== e.message) err(`  ${field}: ${m}`);
     return EXIT_API;
   }
   if (e instanceof AtelierApiError) {
