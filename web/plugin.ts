@@ -4,9 +4,10 @@
 // Caching: hashed asset names never change content, so they are `immutable` for a year; the index page names the
 // current hashes, so it is `no-cache` (always revalidated). Every response carries a strict Content-Security-Policy:
 // scripts and styles only from this origin, no inline code, no framing.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { loadConfig } from '../src/config.ts';
 import { type DashboardManifest, DEFAULT_DIST, ensureDashboardBuilt, readManifest } from './build.ts';
 
@@ -88,6 +89,8 @@ export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app,
   const index = Buffer.from(
     renderIndex(files.index, { maxFileBytes: config.uploadMaxFileBytes, maxFiles: config.uploadMaxFiles }),
   );
+  // `no-cache` means "revalidate": the ETag lets an unchanged index answer 304 without a body.
+  const indexEtag = `"${createHash('sha256').update(index).digest('base64url').slice(0, 22)}"`;
   const csp = contentSecurityPolicy([new URL(config.publicBaseUrl).origin]);
 
   const secure = (reply: FastifyReply) =>
@@ -97,8 +100,12 @@ export const dashboardPlugin: FastifyPluginAsync<DashboardOptions> = async (app,
       .header('referrer-policy', 'no-referrer')
       .header('cross-origin-opener-policy', 'same-origin');
 
-  const sendIndex = (_req: unknown, reply: FastifyReply) =>
-    secure(reply).header('cache-control', 'no-cache').type('text/html; charset=utf-8').send(index);
+  const sendIndex = (req: FastifyRequest, reply: FastifyReply) => {
+    secure(reply).header('cache-control', 'no-cache').header('etag', indexEtag);
+    const match = req.headers['if-none-match'];
+    if (match?.split(/\s*,\s*/).includes(indexEtag)) return reply.code(304).send();
+    return reply.type('text/html; charset=utf-8').send(index);
+  };
 
   // `public`: the API's auth hook lets these through (API.md §1: no auth on the dashboard's static files).
   const route = { config: { public: true } };

@@ -38,6 +38,28 @@ test('the index page: no-cache, strict CSP, only external scripts and styles', a
   }
 });
 
+test('the index revalidates with its ETag: 304 while unchanged', async () => {
+  const first = await get('/');
+  const etag = String(first.headers.etag);
+  assert.match(etag, /^"[\w-]+"$/);
+  const again = await h.req({
+    method: 'GET',
+    url: '/ui/tunes',
+    key: null,
+    headers: { 'if-none-match': etag },
+  });
+  assert.equal(again.statusCode, 304);
+  assert.equal(again.body, '');
+  assert.equal(again.headers['cache-control'], 'no-cache');
+  const other = await h.req({
+    method: 'GET',
+    url: '/',
+    key: null,
+    headers: { 'if-none-match': '"something-else"' },
+  });
+  assert.equal(other.statusCode, 200);
+});
+
 test('the page carries the server upload limits for the client-side checks', async () => {
   const res = await get('/');
   const m = /<meta name="atelier-limits" content="([^"]+)"/.exec(res.body);
