@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Config } from '../config.ts';
 import type { Services } from '../domain/context.ts';
 import './types.ts';
+import { openapiPlugin } from '../openapi/plugin.ts';
 import { authPlugin } from './plugins/auth.ts';
 import { bodyPlugin } from './plugins/body.ts';
 import { errorsPlugin } from './plugins/errors.ts';
@@ -46,5 +47,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(promptRoutes, opts);
   await app.register(promptEventRoutes, opts);
   await app.register(imageRoutes, opts);
+  // After the routes: the document lists the optional operations only where the app registered them.
+  await app.register(openapiPlugin, { baseUrl: config.publicBaseUrl });
   return app;
 }

@@ -1,9 +1,12 @@
 // `atelier base-tunes add <id> --title T [--branch B] [--name N]` and `atelier base-tunes list`.
+
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { LocalBlobStore } from '../blobs/local-blob-store.ts';
 import { type Config, databaseTarget } from '../config.ts';
 import { addBaseTune } from '../domain/base-tunes.ts';
 import { openDatabase } from '../store/db.ts';
-import { defaultEngines } from './runtime.ts';
+import { consoleLogger, installedEngines } from './runtime.ts';
 
 export async function baseTunesCommand(config: Config, argv: string[], out = console.log): Promise<number> {
   const [sub, ...rest] = argv;
@@ -20,7 +23,8 @@ export async function baseTunesCommand(config: Config, argv: string[], out = con
         out('usage: atelier base-tunes add [ID] --title TITLE [--branch BRANCH] [--name NAME]');
         return 1;
       }
-      const engines = defaultEngines(config);
+      const blobs = new LocalBlobStore(join(config.dataDir, 'blobs'));
+      const engines = await installedEngines(config, { db, blobs }, consoleLogger('warn'));
       const branch = values.branch ?? config.defaultBranch ?? 'fast';
       const t = await addBaseTune({ db, engines }, { id, title: values.title, name: values.name, branch });
       out(`base tune ${t.id} "${t.title}" (branch ${t.branch}) is visible to every account`);

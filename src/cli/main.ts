@@ -1,5 +1,6 @@
-// The `atelier` command: `serve` (HTTP API + in-process worker), `worker` (jobs only), `keys create|list|revoke`.
-// Roles are imported lazily so `keys list` does not load Fastify or sharp.
+// The `atelier` command: server roles (`serve`, `worker`), operator commands (`keys`, `base-tunes`, `models`) and
+// the API client commands (`tunes`, `prompts`, src/cli/commands/). Each is imported lazily, so `keys list` loads
+// neither Fastify nor sharp, and nothing but `serve`/`worker`/`models` loads the engine.
 import { ConfigError, loadConfig } from '../config.ts';
 
 const USAGE = `usage: atelier <command>
@@ -12,6 +13,9 @@ const USAGE = `usage: atelier <command>
   base-tunes add [ID] --title T [--branch B] [--name N]
                                          add an operator base model every account can prompt (e.g. 690204)
   base-tunes list                        list base models
+  models list|pull|add|verify            install SD base models (docs/models.md; atelier models --help)
+API client (talks to a running server: --base-url/ATELIER_URL, --key/ATELIER_KEY):
+%COMMANDS%
 configuration: ATELIER_* environment variables (docs/configuration.md)`;
 
 async function main(argv: string[]): Promise<number> {
@@ -25,16 +29,18 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./keys.ts')).keysCommand(loadConfig(), rest);
     case 'base-tunes':
       return (await import('./base-tunes.ts')).baseTunesCommand(loadConfig(), rest);
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      console.log(USAGE);
-      return cmd === undefined ? 1 : 0;
-    default:
-      console.error(`unknown command: ${cmd}\n${USAGE}`);
-      return 1;
+    case 'models':
+      return (await import('./models.ts')).runModelsCommand(rest, loadConfig());
   }
+  const commands = await import('./commands/index.ts');
+  if (commands.hasCommand(cmd)) return commands.runCommand(cmd!, rest);
+  const usage = USAGE.replace('%COMMANDS%', commands.COMMANDS_USAGE);
+  if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    console.log(usage);
+    return cmd === undefined ? 1 : 0;
+  }
+  console.error(`unknown command: ${cmd}\n${usage}`);
+  return 1;
 }
 
 main(process.argv.slice(2)).then(

@@ -53,9 +53,45 @@ export function consoleLogger(level: string): Logger {
   return { info: at('info'), warn: at('warn'), error: at('error') };
 }
 
-/** The embedded engines: until the real engine and trainers land, branch=fast (mock) is what is installed. */
+/** The mock engines of `branch=fast` (API.md §6): always installed, they need no model weights. */
 export function defaultEngines(config: Config): Engines {
   return { generators: [new FastMockGenerator()], trainers: [new FastTrainer(config.fastTrainMs)] };
+}
+
+/**
+ * The engines this installation can run: the real SD 1.5 generator and LoRA trainer when an sd15 base model is
+ * installed under <dataDir>/models (docs/models.md), then the fast mock. Real ones come first, so a tune that names
+ * no branch gets sd15 once a model is installed, and `fast` until then. The engine modules (onnxruntime) are
+ * imported only when a model is there.
+ */
+export async function installedEngines(
+  config: Config,
+  deps: { db: Services['db']; blobs: Services['blobs'] },
+  log: Logger,
+): Promise<Engines> {
+  const engines: Engines = { generators: [], trainers: [] };
+  try {
+    const { listManifests, specOf } = await import('../engine/models-dir.ts');
+    const sd15 = listManifests(config.dataDir).filter((m) => m.branch === 'sd15');
+    if (sd15.length) {
+      const { createSdGenerator } = await import('./models.ts');
+      const { LoraTrainer } = await import('../train/lora-trainer.ts');
+      engines.generators.push(createSdGenerator(config, deps));
+      engines.trainers.push(
+        new LoraTrainer({
+          baseModel: specOf(config.dataDir, sd15[0]),
+          workDir: join(config.dataDir, 'training'),
+        }),
+      );
+      log.info({ models: sd15.map((m) => m.name) }, 'sd15 engine installed');
+    }
+  } catch (err) {
+    log.error({ err }, 'installed models could not be loaded; serving branch=fast only');
+  }
+  const fast = defaultEngines(config);
+  engines.generators.push(...fast.generators);
+  engines.trainers.push(...fast.trainers);
+  return engines;
 }
 
 export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
@@ -69,23 +105,25 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     ...(opts.outboundLookup && { lookup: opts.outboundLookup }),
   };
   let dispatcher: WebhookDispatcher | null = null;
+  const log = opts.log ?? consoleLogger(config.logLevel);
+  const blobs = new LocalBlobStore(join(config.dataDir, 'blobs'));
   const svc: Services = {
     config,
     db,
-    blobs: new LocalBlobStore(join(config.dataDir, 'blobs')),
+    blobs,
     queue: new EmbeddedQueue(db, {
       leaseMs: config.jobLeaseMs,
       maxAttempts: config.jobMaxAttempts,
       retryBaseMs: config.jobRetryBaseMs,
     }),
-    engines: opts.engines ?? defaultEngines(config),
+    engines: opts.engines ?? (await installedEngines(config, { db, blobs }, log)),
     signer: createImageUrlSigner(secret, config.publicBaseUrl, config.imageUrlTtlSec),
     outbound: {
       policy,
       fetch: (url, init) => guardedFetch(url, init, policy),
       check: (url) => checkOutboundUrl(url, policy),
     },
-    log: opts.log ?? consoleLogger(config.logLevel),
+    log,
     notifyWebhook: () => dispatcher?.wake(),
   };
   if (opts.dispatcher ?? true) {

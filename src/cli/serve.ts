@@ -27,10 +27,14 @@ export async function serve(config: Config): Promise<number> {
     console.log(`Use it as:  curl -H "Authorization: Bearer ${first.key}" ${config.publicBaseUrl}/tunes\n`);
   }
   const app = await buildApp(config, { svc: rt.svc });
+  // The dashboard (web/, docs/dashboard.md) is served by `serve` only, so API tests build apps without it.
+  const { dashboardPlugin } = await import('../../web/plugin.ts');
+  await app.register(dashboardPlugin, { config });
   await app.listen({ host: config.host, port: config.port });
   console.log(
     `Atelier listening on http://${config.host}:${config.port} (data: ${config.dataDir}, worker: ${rt.worker ? 'in-process' : 'off'})`,
   );
+  console.log(`Dashboard: ${config.publicBaseUrl}/   API description: ${config.publicBaseUrl}/openapi.json`);
   onSignal(async () => {
     await app.close();
     await rt.close();

@@ -5,16 +5,12 @@ import type { Services } from '../../../domain/context.ts';
 import { getAccount } from '../../../store/accounts.ts';
 import { listDeliveries } from '../../../store/webhooks.ts';
 import { parsePage } from '../../list-query.ts';
-import { openApiDocument } from '../../openapi.ts';
 
 export async function systemRoutes(app: FastifyInstance, { svc }: { svc: Services }) {
   app.get('/healthz', { config: { public: true } }, async () => {
     await svc.db.selectFrom('settings').select('key').limit(1).execute();
     return { ok: true };
   });
-
-  const openapi = openApiDocument(svc.config.publicBaseUrl);
-  app.get('/openapi', { config: { public: true } }, async () => openapi); // also /openapi.json (suffix stripped)
 
   app.get('/users', async (req) => {
     const a = await getAccount(svc.db, req.actor.accountId);
