@@ -1,7 +1,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compileCached } from '../../engine/graph/cache.ts';
-import { OrtSession } from '../../engine/ort.ts';
+import { type OptimizationLevel, OrtSession } from '../../engine/ort.ts';
 import { runTiled } from '../tiling.ts';
 import { assertImageShape, type PostContext, type PostStage, type RawImage } from '../types.ts';
 import { ESRGAN_VARIANTS, type EsrganVariant, esrganModelJson } from './models.ts';
@@ -19,6 +19,8 @@ export interface EsrganOptions {
   cacheDir?: string;
   /** onnxruntime intra-op threads (default: one per core). */
   threads?: number;
+  /** onnxruntime graph optimisation level (default 'all': see DEFAULT_OPTIMIZATION). */
+  optimization?: OptimizationLevel;
 }
 
 export interface UpscaleOptions {
@@ -28,6 +30,12 @@ export interface UpscaleOptions {
   overlap?: number;
 }
 
+/**
+ * 'all' adds onnxruntime's CPU layout transforms (NCHWc convolutions) to 'extended', the engine's default. For this
+ * conv-only network it was ~25 % faster per tile (thick, 64×64, interleaved runs on the same machine) and session
+ * creation is not slower (~1 s for thick), unlike the much larger UNet graphs.
+ */
+export const DEFAULT_OPTIMIZATION: OptimizationLevel = 'all';
 export const DEFAULT_TILE = 128;
 export const DEFAULT_OVERLAP = 16;
 
@@ -52,7 +60,10 @@ export class EsrganUpscaler {
       options: { range },
       build: () => buildSrGraph(net, { range }),
     });
-    const session = await OrtSession.create(compiled.modelPath, { intraOpThreads: opts.threads });
+    const session = await OrtSession.create(compiled.modelPath, {
+      intraOpThreads: opts.threads,
+      optimization: opts.optimization ?? DEFAULT_OPTIMIZATION,
+    });
     return new EsrganUpscaler(session, variant, info, compiled.modelPath);
   }
 
