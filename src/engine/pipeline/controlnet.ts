@@ -1,0 +1,141 @@
+// ControlNet-conditioned generation. Ref: diffusers StableDiffusionControlNetPipeline and
+// StableDiffusionControlNetImg2ImgPipeline (0.27). Per model call the ControlNet runs on exactly the UNet's
+// CFG batch ([uncond x B, cond x B] of scale_model_input(latents), the same timestep and text states, the
+// control image repeated to the batch, no normalisation: values in [0, 1]); its residuals, already multiplied
+// by controlnet_conditioning_scale, are added to the UNet's skip connections and mid block; CFG and the
+// sampler step are the ordinary ones. `txt2img` chooses the start: pure noise (txt2img with control) or the
+// input image encoded and noised to the denoising strength (img2img with control; Astria's
+// controlnet_txt2img=false, where the input image is both the init image and, preprocessed, the control image).
+// Parity: refs/controlnet.json "pipeline" (txt2img with control, Euler, 4 steps, CFG 7.5, scale 0.8).
+
+import type { Tensor, Unet } from '../components.ts';
+import type { ControlNet } from '../models/controlnet.ts';
+import { img2imgLatents, img2imgStart } from '../schedulers/index.ts';
+import { encodeConditioning } from './conditioning.ts';
+import { type GuidedDenoiser, guidanceEnabled, guidanceStates, repeatBatch } from './guidance.ts';
+import { nhwcToVaeInput } from './images.ts';
+import { PerImageNoise } from './noise.ts';
+import {
+  chooseSampler,
+  decodeLatents,
+  encodeImageLatents,
+  latentDims,
+  report,
+  runDenoiseLoop,
+} from './sampling.ts';
+import type { GenerateOptions, PipelineOutput, SdModel } from './types.ts';
+
+const f = Math.fround;
+
+/** A base model plus what control needs: a UNet graph with residual inputs and the ControlNet itself. */
+export interface ControlledSdModel extends SdModel {
+  /** the base UNet built with `controlResiduals` (load.ts `unet: { controlResiduals: true }`) */
+  controlUnet: Unet;
+  controlnet: ControlNet;
+}
+
+export interface ControlOptions extends GenerateOptions {
+  /** the preprocessed control image, NHWC [1, H, W, 3] in [0, 1] at width x height */
+  controlImage: Tensor;
+  /** controlnet_conditioning_scale (Astria range 0..1) */
+  conditioningScale: number;
+  /** controlnet_txt2img: true starts from noise; false runs img2img from `initImage` */
+  txt2img: boolean;
+}
+
+/** NHWC [1, H, W, C] in [0, 1] -> NCHW [n, C, H, W], unnormalised, repeated n times. */
+export function controlImageBatch(img: Tensor, n: number): Tensor {
+  const [b, h, w, c] = img.dims;
+  if (b !== 1) throw new Error(`control image: expected one image, got a batch of ${b}`);
+  const one = new Float32Array(img.data.length);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++)
+      for (let ch = 0; ch < c; ch++) one[(ch * h + y) * w + x] = img.data[(y * w + x) * c + ch];
+  return repeatBatch({ data: one, dims: [1, c, h, w] }, n);
+}
+
+/**
+ * The CFG-combined model output with control: ControlNet and UNet see the same batch; residuals go straight
+ * from one to the other. `controlBatch` is the control image already repeated to the UNet batch.
+ */
+export function controlledDenoiser(
+  unet: Unet,
+  controlnet: ControlNet,
+  states: Tensor,
+  latentDims: readonly number[],
+  cfgScale: number,
+  controlBatch: Tensor,
+  conditioningScale: number,
+): GuidedDenoiser {
+  const [batch, channels, h, w] = latentDims;
+  const guided = guidanceEnabled(cfgScale);
+  const copies = guided ? 2 : 1;
+  const perImage = channels * h * w;
+  return async (scaled, t) => {
+    const input = new Float32Array(batch * copies * perImage);
+    for (let c = 0; c < copies; c++) input.set(scaled.subarray(0, batch * perImage), c * batch * perImage);
+    const sample = { data: input, dims: [batch * copies, channels, h, w] };
+    const residuals = await controlnet.residuals(sample, t, states, controlBatch, conditioningScale);
+    const out = await unet.predict(sample, t, states, residuals);
+    if (!guided) return out.data;
+    const n = batch * perImage;
+    const eps = new Float32Array(n);
+    for (let k = 0; k < n; k++) {
+      const u = out.data[k];
+      eps[k] = f(u + f(cfgScale * f(out.data[n + k] - u)));
+    }
+    return eps;
+  };
+}
+
+export async function controlnetPipeline(
+  model: ControlledSdModel,
+  opts: ControlOptions,
+): Promise<PipelineOutput> {
+  const dims = latentDims(model, opts);
+  const [, ih, iw] = opts.controlImage.dims;
+  if (ih !== opts.height || iw !== opts.width)
+    throw new Error(`control image is ${iw}x${ih}, the request is ${opts.width}x${opts.height}`);
+  if (!opts.txt2img && !opts.initImage) throw new Error('img2img with control needs an input image');
+  const { sampler, name, steps } = chooseSampler(model, opts);
+  report(opts, { phase: 'encoding', step: 1, total: 1 });
+  const cond =
+    opts.conditioning ?? (await encodeConditioning(model, opts.text, opts.negativePrompt, opts.useLpw));
+  const noise = new PerImageNoise(opts.seed, opts.numImages);
+  const count = dims.reduce((a, d) => a * d, 1);
+
+  let x: Float32Array;
+  let startIndex = 0;
+  if (opts.txt2img) {
+    const drawn = opts.initialLatents ?? noise.randn(count);
+    if (drawn.length !== count) throw new Error(`initial latents: ${drawn.length} values, want ${count}`);
+    x = new Float32Array(count);
+    for (let k = 0; k < count; k++) x[k] = f(drawn[k] * sampler.initNoiseSigma);
+  } else {
+    const start = img2imgStart(sampler, steps, opts.denoisingStrength ?? 0.8);
+    const images = repeatBatch(nhwcToVaeInput(opts.initImage as Tensor), opts.numImages);
+    const x0 = await encodeImageLatents(model, images, noise);
+    x = img2imgLatents(sampler, start, x0, noise.randn(x0.length));
+    startIndex = start.startIndex;
+  }
+
+  const copies = guidanceEnabled(opts.cfgScale) ? 2 : 1;
+  const denoise = controlledDenoiser(
+    model.controlUnet,
+    model.controlnet,
+    guidanceStates(cond, opts.numImages, opts.cfgScale),
+    dims,
+    opts.cfgScale,
+    controlImageBatch(opts.controlImage, opts.numImages * copies),
+    opts.conditioningScale,
+  );
+  const { latents, stepLatents } = await runDenoiseLoop(sampler, denoise, x, noise, opts, startIndex);
+  const latentTensor = { data: latents, dims: [...dims] };
+  return {
+    latents: latentTensor,
+    stepLatents,
+    images: await decodeLatents(model, latentTensor, opts),
+    sampler: name,
+    steps,
+  };
+}
