@@ -16,7 +16,7 @@ import {
   receiver,
   waitFor,
 } from '../api/helpers.ts';
-import { DocValidator, registeredRoutes, shapeOf } from './validator.ts';
+import { DocValidator, type Json, registeredRoutes, shapeOf } from './validator.ts';
 
 let h: Harness;
 let v: DocValidator;
@@ -108,14 +108,14 @@ test('request schemas come from the domain schemas: ranges, enums, required fiel
 
 test('every example in the document validates against its schema (request and response)', () => {
   let checked = 0;
-  for (const [path, ops] of Object.entries<Record<string, any>>(v.doc.paths))
-    for (const [method, op] of Object.entries<any>(ops)) {
+  for (const [path, ops] of Object.entries<Json>(v.doc.paths))
+    for (const [method, op] of Object.entries<Json>(ops)) {
       const media = [
-        ...Object.entries<any>(op.requestBody?.content ?? {}),
-        ...Object.values<any>(op.responses).flatMap((r) => Object.entries<any>(r.content ?? {})),
+        ...Object.entries<Json>(op.requestBody?.content ?? {}),
+        ...Object.values<Json>(op.responses).flatMap((r) => Object.entries<Json>(r.content ?? {})),
       ];
       for (const [type, m] of media)
-        for (const [name, ex] of Object.entries<any>(m.examples ?? {})) {
+        for (const [name, ex] of Object.entries<Json>(m.examples ?? {})) {
           const errors = v.check(m.schema, ex.value);
           assert.deepEqual(errors, [], `${method} ${path} ${type} example ${name}`);
           checked++;
@@ -179,7 +179,9 @@ test('recorded responses of a full flow validate against the document', async ()
       ['tune[name]', 'woman'],
       ['tune[branch]', 'fast'],
       ...(await Promise.all(
-        [0, 1, 2, 3].map(async () => ['tune[images][]', { data: await jpeg() }] as [string, any]),
+        [0, 1, 2, 3].map(
+          async () => ['tune[images][]', { data: await jpeg() }] as [string, { data: Buffer }],
+        ),
       )),
     ]);
     await call('POST', '/tunes', files as never);

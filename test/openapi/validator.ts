@@ -5,7 +5,7 @@ import addFormatsModule from 'ajv-formats';
 import type { FastifyInstance } from 'fastify';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON Schema objects are open-ended
-type Json = Record<string, any>;
+export type Json = Record<string, any>;
 
 // Both are CommonJS modules that also set `exports.default` to themselves, which is what NodeNext types expose.
 const Ajv2020 = Ajv2020Module.default;
