@@ -43,8 +43,8 @@ export class OrtSession {
 
   static async create(modelPath: string, settings: SessionSettings = {}): Promise<OrtSession> {
     const options: ort.InferenceSession.SessionOptions = {
-      // 'all' adds NCHWc layout transforms: on SD 1.5 it made session creation ~10x slower (61 s vs 5-8 s)
-      // for no measurable run-time gain on this CPU, so 'extended' is the default
+      // 'all' adds NCHWc layout transforms: on SD 1.5 (2-core VM) session creation took 21-61 s instead of
+      // 8-13 s for at most ~10% faster UNet runs, so 'extended' is the default; pass 'all' for long-lived workers
       graphOptimizationLevel: settings.optimization ?? 'extended',
       executionProviders: ['cpu'],
       executionMode: 'sequential',

@@ -167,7 +167,12 @@ export class SafetensorsFile {
 
   /** Any numeric tensor converted to float32. */
   readFloat32(name: string): Float32Array {
-    return toFloat32(this.readBytes(name), this.info(name).dtype);
+    const bytes = this.readBytes(name);
+    const dtype = this.info(name).dtype;
+    // readBytes returns a fresh buffer of its own: view F32 data in place instead of copying it again
+    return dtype === 'F32'
+      ? new Float32Array(bytes.buffer, 0, bytes.byteLength / 4)
+      : toFloat32(bytes, dtype);
   }
 
   close(): void {
