@@ -17,6 +17,9 @@ import type { TfjsLayer, TfjsLayersModel } from './weights.ts';
  *   DCR mode (Shi et al. 2016, arXiv:1609.05158).
  * - UpSampling2D nearest: Resize nearest, asymmetric coordinates, floor (pixel replication).
  */
+/** Bump when `buildSrGraph` changes what it emits: it is part of the graph cache key. */
+export const SR_GRAPH_VERSION = 1;
+
 export interface SrGraphOptions {
   /** Value range the network expects and produces (UpscalerJS `inputRange`): 1 for [0,1], 255 for [0,255]. */
   range: 1 | 255;

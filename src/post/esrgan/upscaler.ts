@@ -5,7 +5,7 @@ import { type OptimizationLevel, OrtSession } from '../../engine/ort.ts';
 import { runTiled } from '../tiling.ts';
 import { assertImageShape, type PostContext, type PostStage, type RawImage } from '../types.ts';
 import { ESRGAN_VARIANTS, type EsrganVariant, esrganModelJson } from './models.ts';
-import { buildSrGraph, describeSrNetwork, type SrNetworkInfo } from './network.ts';
+import { buildSrGraph, describeSrNetwork, SR_GRAPH_VERSION, type SrNetworkInfo } from './network.ts';
 import { readTfjsLayersModel } from './weights.ts';
 
 /**
@@ -57,7 +57,7 @@ export class EsrganUpscaler {
       cacheDir: opts.cacheDir ?? join(tmpdir(), 'atelier-graphs'),
       component: `esrgan-${variant}-x4`,
       identity: net.identity,
-      options: { range },
+      options: { range, translator: SR_GRAPH_VERSION },
       build: () => buildSrGraph(net, { range }),
     });
     const session = await OrtSession.create(compiled.modelPath, {
