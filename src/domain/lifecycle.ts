@@ -1,29 +1,13 @@
 // Status lifecycles of tunes and prompts, and the Astria timestamps each transition sets.
-//   tune:   queued ─▶ training ─▶ trained
-//              └──────────┴─────▶ failed
-//   prompt: queued ─▶ processing ─▶ completed
-//              │          ├───────▶ failed
-//              └──────────┴───────▶ cancelled
-import type { PromptStatus, TuneStatus } from '../store/schema.ts';
+//   tune:   queued ─▶ training ─▶ trained          (started_training_at, then trained_at)
+//              └──────────┴─────▶ failed           (failed_at, user_error)
+//   prompt: queued ─▶ processing ─▶ completed      (started_training_at, then trained_at — Astria's names)
+//              │          ├───────▶ failed         (trained_at, user_error)
+//              └──────────┴───────▶ cancelled      (trained_at)
+// Every prompt write that moves the status is conditional on the row still being live (store/prompts.ts
+// transitionPrompt), so a cancelled or finished prompt is never revived by a late worker.
+import type { PromptStatus } from '../store/schema.ts';
 
-export const TUNE_TRANSITIONS: Record<TuneStatus, TuneStatus[]> = {
-  queued: ['training', 'failed'],
-  training: ['trained', 'failed', 'queued'], // back to queued when a lease expires and the job is retried
-  trained: [],
-  failed: [],
-};
+export const LIVE_PROMPT_STATUSES: PromptStatus[] = ['queued', 'processing'];
 
-export const PROMPT_TRANSITIONS: Record<PromptStatus, PromptStatus[]> = {
-  queued: ['processing', 'failed', 'cancelled'],
-  processing: ['completed', 'failed', 'cancelled', 'queued'],
-  completed: [],
-  failed: [],
-  cancelled: [],
-};
-
-export function canTransition<S extends string>(table: Record<S, S[]>, from: S, to: S): boolean {
-  return table[from].includes(to);
-}
-
-export const isPromptFinal = (s: PromptStatus) => PROMPT_TRANSITIONS[s].length === 0;
-export const isTuneFinal = (s: TuneStatus) => TUNE_TRANSITIONS[s].length === 0;
+export const isPromptFinal = (s: PromptStatus) => !LIVE_PROMPT_STATUSES.includes(s);

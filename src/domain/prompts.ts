@@ -10,7 +10,7 @@ import { type Actor, JOB_PROMPT, type Services } from './context.ts';
 import { AppError, notFound, validationError } from './errors.ts';
 import { checkGeneration, DEFAULT_NUM_IMAGES } from './generation.ts';
 import { decodeDataUrl, intakeImage, isUploadedFile } from './image-inputs.ts';
-import { isPromptFinal } from './lifecycle.ts';
+import { isPromptFinal, LIVE_PROMPT_STATUSES } from './lifecycle.ts';
 import { promptSchema } from './prompt-schema.ts';
 import { parseTuneTags, triggerWordError } from './prompt-text.ts';
 import { checkCallback, loadVisibleTune } from './tunes.ts';
@@ -122,7 +122,7 @@ export async function insertAndSchedule(
 /** Mark a prompt failed (if still live) and queue its callback. */
 export async function failPrompt(svc: Services, id: number, message: string): Promise<Prompt> {
   const now = nowIso();
-  const p = await promptsSql.transitionPrompt(svc.db, id, ['queued', 'processing'], {
+  const p = await promptsSql.transitionPrompt(svc.db, id, LIVE_PROMPT_STATUSES, {
     status: 'failed',
     user_error: message,
     trained_at: now,
@@ -155,7 +155,7 @@ export async function cancelPrompt(svc: Services, actor: Actor, id: number): Pro
   if (isPromptFinal(p.status)) throw new AppError('conflict', `the prompt is already ${p.status}`);
   await svc.queue.cancel(JOB_PROMPT, p.id);
   return (
-    (await promptsSql.transitionPrompt(svc.db, p.id, ['queued', 'processing'], {
+    (await promptsSql.transitionPrompt(svc.db, p.id, LIVE_PROMPT_STATUSES, {
       status: 'cancelled',
       user_error: null,
       trained_at: nowIso(),

@@ -5,6 +5,7 @@ import { extensionFor } from '../blobs/signed-urls.ts';
 import { enqueuePromptCallback } from '../domain/callbacks.ts';
 import type { Services } from '../domain/context.ts';
 import { randomSeed, resolveGeneration } from '../domain/generation.ts';
+import { isPromptFinal, LIVE_PROMPT_STATUSES } from '../domain/lifecycle.ts';
 import { generatorFor } from '../domain/ports.ts';
 import { failPrompt } from '../domain/prompts.ts';
 import { OutboundBlockedError } from '../net/guarded-fetch.ts';
@@ -63,7 +64,7 @@ async function run(svc: Services, prompt: Prompt, signal: AbortSignal): Promise<
   if (!generator) throw new PermanentJobError(`no image generator is installed for branch "${tune.branch}"`);
   const params = JSON.parse(prompt.params) as Record<string, unknown>;
   const seed = prompt.seed ?? randomSeed();
-  const processing = await promptsSql.transitionPrompt(svc.db, prompt.id, ['queued', 'processing'], {
+  const processing = await promptsSql.transitionPrompt(svc.db, prompt.id, LIVE_PROMPT_STATUSES, {
     status: 'processing',
     seed,
     started_training_at: prompt.started_training_at ?? nowIso(),
@@ -135,14 +136,14 @@ export function promptJob(svc: Services): JobHandler {
   return {
     async perform(job, { signal }) {
       const prompt = await promptsSql.getPrompt(svc.db, job.subjectId);
-      if (!prompt || (prompt.status !== 'queued' && prompt.status !== 'processing')) return;
+      if (!prompt || isPromptFinal(prompt.status)) return;
       await run(svc, prompt, signal);
     },
     async onFailed(job, message) {
       await failPrompt(svc, job.subjectId, message);
     },
     async onCancelled(job) {
-      await promptsSql.transitionPrompt(svc.db, job.subjectId, ['queued', 'processing'], {
+      await promptsSql.transitionPrompt(svc.db, job.subjectId, LIVE_PROMPT_STATUSES, {
         status: 'cancelled',
         trained_at: nowIso(),
       });

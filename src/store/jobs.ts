@@ -232,15 +232,6 @@ export async function getJob(db: Db, id: number): Promise<Job | undefined> {
   return db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export async function listJobsOf(db: Db, type: string, subjectId: number): Promise<Job[]> {
-  return db
-    .selectFrom('jobs')
-    .selectAll()
-    .where('type', '=', type)
-    .where('subject_id', '=', subjectId)
-    .execute();
-}
-
 /** Earliest time a queued job becomes due, for the worker's idle sleep. */
 export async function nextDueAt(db: Db, types: string[]): Promise<string | undefined> {
   const r = await db
