@@ -290,3 +290,9 @@ test('the package exports the client as atelier/client (self-reference through p
   const t: import('atelier/client').Tune | undefined = undefined;
   assert.equal(t, undefined);
 });
+
+test('user, openapi and webhook delivery log', async () => {
+  assert.equal(typeof (await client.user()).id, 'number');
+  assert.equal((await client.openapi()).openapi, '3.1.0');
+  assert.ok(Array.isArray(await client.webhookDeliveries({ limit: 5 })));
+});

@@ -1,9 +1,8 @@
 // A real Atelier server on a loopback port for client and CLI tests: the API test harness (temp DB, accounts A/B,
-// fast training) plus the OpenAPI plugin, listening on 127.0.0.1 with its public base URL set to that address so
-// signed image URLs are fetchable.
+// fast training) listening on 127.0.0.1, with its public base URL set to that address so signed image URLs are
+// fetchable.
 import { createServer } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { openapiPlugin } from '../../src/openapi/plugin.ts';
 import { type Harness, harness } from '../api/helpers.ts';
 
 export interface LiveServer {
@@ -31,7 +30,6 @@ export async function liveServer(
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
   const h = await harness({ publicBaseUrl: baseUrl, ...overrides });
-  await h.app.register(openapiPlugin, { baseUrl });
   await extraRoutes?.(h.app);
   await h.app.listen({ port, host: '127.0.0.1' });
   return { h, baseUrl, close: () => h.close() };
