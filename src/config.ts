@@ -65,6 +65,9 @@ export const configSchema = z.object({
   outboundMaxBytes: int(1024)
     .default(25 * 1024 * 1024)
     .describe('ATELIER_OUTBOUND_MAX_BYTES'),
+  rateLimitPerMinute: int(0)
+    .default(600)
+    .describe('ATELIER_RATE_LIMIT_PER_MINUTE: requests per account per minute (burst as large); 0 = off'),
   webhookPollMs: int(10).default(1000).describe('ATELIER_WEBHOOK_POLL_MS: delivery loop idle interval'),
   webhookConcurrency: int(1, 64).default(4).describe('ATELIER_WEBHOOK_CONCURRENCY: deliveries in flight'),
 });
@@ -95,6 +98,7 @@ const ENV_NAMES: Record<string, string> = {
   outboundAllowPrivate: 'ATELIER_OUTBOUND_ALLOW_PRIVATE',
   outboundTimeoutMs: 'ATELIER_OUTBOUND_TIMEOUT_MS',
   outboundMaxBytes: 'ATELIER_OUTBOUND_MAX_BYTES',
+  rateLimitPerMinute: 'ATELIER_RATE_LIMIT_PER_MINUTE',
   webhookPollMs: 'ATELIER_WEBHOOK_POLL_MS',
   webhookConcurrency: 'ATELIER_WEBHOOK_CONCURRENCY',
 };

@@ -10,6 +10,7 @@ import { authPlugin } from './plugins/auth.ts';
 import { bodyPlugin } from './plugins/body.ts';
 import { errorsPlugin } from './plugins/errors.ts';
 import { idempotencyPlugin } from './plugins/idempotency.ts';
+import { rateLimitPlugin } from './plugins/rate-limit.ts';
 import { imageRoutes } from './routes/images/images.ts';
 import { promptEventRoutes } from './routes/prompts/events.ts';
 import { promptRoutes } from './routes/prompts/prompts.ts';
@@ -41,6 +42,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
     maxBodyBytes: config.bodyMaxBytes,
   });
   await app.register(authPlugin, opts);
+  await app.register(rateLimitPlugin, { perMinute: config.rateLimitPerMinute });
   await app.register(idempotencyPlugin, opts);
   await app.register(systemRoutes, opts);
   await app.register(tuneRoutes, opts);

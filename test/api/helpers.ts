@@ -48,6 +48,7 @@ export async function harness(
       webhookPollMs: 20,
       outboundAllowPrivate: true,
       outboundTimeoutMs: 2000,
+      rateLimitPerMinute: 0, // tests poll fast; the limiter has its own test
       ...overrides,
     },
     {},
