@@ -3,24 +3,31 @@
 import { type CliIO, EXIT_USAGE, processIO } from './io.ts';
 
 export interface CommandEntry {
+  usage: string;
   summary: string;
   load: () => Promise<{ run(argv: string[], io?: CliIO): Promise<number> }>;
 }
 
 export const COMMANDS: Record<string, CommandEntry> = {
   tunes: {
-    summary: 'tunes create|list|show|delete   fine-tunes (--help for options)',
+    usage: 'tunes create|list|show|delete',
+    summary: 'fine-tunes: train from photos, list, inspect, delete',
     load: () => import('./tunes.ts'),
   },
   prompts: {
-    summary: 'prompts create|list|show|wait|cancel|delete   generations (--help for options)',
+    usage: 'prompts create|list|show|wait|cancel|delete',
+    summary: 'generate images, follow progress, download (--out DIR)',
     load: () => import('./prompts.ts'),
   },
 };
 
-/** Usage lines for the main `atelier` help. */
+/** Usage lines for the main `atelier` help, in its two-column layout. */
 export const COMMANDS_USAGE = Object.values(COMMANDS)
-  .map((c) => `  ${c.summary}`)
+  .map((c) =>
+    c.usage.length < 38
+      ? `  ${c.usage.padEnd(39)}${c.summary}`
+      : `  ${c.usage}\n${' '.repeat(41)}${c.summary}`,
+  )
   .join('\n');
 
 export function hasCommand(name: string | undefined): boolean {
