@@ -1,7 +1,7 @@
 // Builds the OpenAPI 3.1 document from the one schema source: request bodies from the domain's zod schemas
 // (src/domain/*-schema.ts, the ones the server validates with), responses from src/openapi/responses.ts, paths from
 // operations.ts. zod 4 emits JSON Schema draft 2020-12, which is OpenAPI 3.1's schema dialect, so schemas go in as
-// they are; only three adjustments are made (see `adjust`).
+// they are; the few adjustments are listed at `adjust` and in `componentSchemas`.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { promptSchema } from '../domain/prompt-schema.ts';
@@ -72,7 +72,7 @@ export function componentSchemas(): Record<string, JsonSchema> {
  * 1. `$schema`/`$id` are dropped (the document's dialect is 2020-12 already).
  * 2. `additionalProperties: false` is dropped: the API ignores unknown fields (CLIENTS.md item 6) and clients must
  *    tolerate new response fields; test/openapi checks separately that responses carry no undocumented field.
- * 3. Nothing else: descriptions, ranges and enums are the zod schema's own.
+ * Descriptions, ranges and enums stay the zod schema's own.
  */
 function adjust(s: unknown): void {
   if (Array.isArray(s)) {
