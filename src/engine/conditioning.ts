@@ -1,0 +1,212 @@
+// Which of Astria's twelve `controlnet` types this installation can honour, and what to install for the rest.
+// Used by the generator's capabilities (the API then rejects the others with 422), `atelier models`, the
+// dashboard and OpenAPI. Nothing here loads a network: a ControlNet is "installed" when its folder holds a
+// checkpoint whose safetensors header is a loadable SD 1.x ControlNet (openControlNet reads only the header).
+//
+// Layout under the models directory (`<dataDir>/models`):
+//   controlnet/<type>/                  the ControlNet: a diffusers folder (config.json + *.safetensors) or one
+//                                       .safetensors file in either layout (e.g. control_v11p_sd15_canny.safetensors)
+//   controlnet/<type>/annotator.onnx    network preprocessors only (preprocess/annotator.ts has the contract)
+//   controlnet/<type>/annotator.json    optional annotator settings
+
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { CONTROLNETS } from '../domain/vocab.ts';
+import { openControlNet } from './models/controlnet.ts';
+import { ANNOTATOR_FILE } from './preprocess/annotator.ts';
+
+export type ConditioningType = (typeof CONTROLNETS)[number];
+
+/**
+ * algorithm: a ControlNet plus a TypeScript preprocessor; network: a ControlNet plus an ONNX annotator;
+ * ip-adapter: image-prompt adapters (not implemented by this engine).
+ */
+export type ConditioningKind = 'algorithm' | 'network' | 'ip-adapter';
+
+interface TypeSpec {
+  kind: ConditioningKind;
+  /** what the preprocessor is, for listings */
+  preprocessor: string;
+  /** the ControlNet checkpoint an operator would install (SD 1.5 names) */
+  controlnet?: string;
+  /** the annotator network to export to ONNX (network kind) */
+  annotator?: string;
+}
+
+export const CONDITIONING_TYPES: Record<ConditioningType, TypeSpec> = {
+  canny: {
+    kind: 'algorithm',
+    preprocessor: 'Canny edges (TypeScript)',
+    controlnet: 'control_v11p_sd15_canny',
+  },
+  tile: {
+    kind: 'algorithm',
+    preprocessor: 'down/up-scaled input (TypeScript)',
+    controlnet: 'control_v11f1e_sd15_tile',
+  },
+  qr: {
+    kind: 'algorithm',
+    preprocessor: 'the input image as is',
+    controlnet: 'a QR ControlNet such as control_v1p_sd15_qrcode_monster',
+  },
+  depth: {
+    kind: 'network',
+    preprocessor: 'depth estimation (ONNX annotator)',
+    controlnet: 'control_v11f1p_sd15_depth',
+    annotator: 'a monocular depth network (MiDaS DPT-Hybrid or Depth Anything) exported to ONNX',
+  },
+  hed: {
+    kind: 'network',
+    preprocessor: 'HED soft edges (ONNX annotator)',
+    controlnet: 'control_v11p_sd15_softedge',
+    annotator: 'the HED edge network (ControlNet annotator ControlNetHED_Apache2) exported to ONNX',
+  },
+  lineart: {
+    kind: 'network',
+    preprocessor: 'line art extraction (ONNX annotator)',
+    controlnet: 'control_v11p_sd15_lineart',
+    annotator:
+      'the ControlNet 1.1 lineart generator (sk_model) exported to ONNX, output inverted to white lines',
+  },
+  pose: {
+    kind: 'network',
+    preprocessor: 'human pose skeleton (ONNX annotator)',
+    controlnet: 'control_v11p_sd15_openpose',
+    annotator: 'an OpenPose/DWPose model exported to ONNX with the skeleton rendering in the graph',
+  },
+  segroom: {
+    kind: 'network',
+    preprocessor: 'ADE20K semantic segmentation (ONNX annotator)',
+    controlnet: 'control_v11p_sd15_seg',
+    annotator:
+      'an ADE20K segmentation network (UperNet/OneFormer) exported to ONNX with the ADE20K colour palette applied',
+  },
+  mlsd: {
+    kind: 'network',
+    preprocessor: 'M-LSD straight lines (ONNX annotator)',
+    controlnet: 'control_v11p_sd15_mlsd',
+    annotator: 'the M-LSD line detector exported to ONNX with line decoding and rendering in the graph',
+  },
+  ipadapter: { kind: 'ip-adapter', preprocessor: 'CLIP image embedding (IP-Adapter)' },
+  reference: { kind: 'ip-adapter', preprocessor: 'CLIP image embedding (IP-Adapter Plus)' },
+  composition: { kind: 'ip-adapter', preprocessor: 'CLIP image embedding (IP-Adapter composition)' },
+};
+
+export interface ConditioningStatus {
+  type: ConditioningType;
+  kind: ConditioningKind;
+  available: boolean;
+  preprocessor: string;
+  /** why it is unavailable */
+  reason?: string;
+  /** exactly what to install (absent when installing cannot help) */
+  install?: string;
+  /** the ControlNet checkpoint that will be loaded (available types) */
+  controlnetPath?: string;
+  /** the folder holding annotator.onnx (network types) */
+  annotatorDir?: string;
+}
+
+const IP_ADAPTER_REASON =
+  'IP-Adapter conditioning (a CLIP vision encoder plus decoupled cross-attention in the UNet) is not implemented by this engine; installing weights does not enable it';
+
+export function controlnetDir(modelsDir: string, type: ConditioningType): string {
+  return join(modelsDir, 'controlnet', type);
+}
+
+/**
+ * The ControlNet checkpoint in a type's folder: the folder itself when it is a diffusers component folder
+ * (config.json + safetensors), else its only .safetensors file. Undefined when there is none.
+ */
+export function findControlNetCheckpoint(dir: string): string | undefined {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) return undefined;
+  const names = readdirSync(dir);
+  const weights = names.filter((n) => n.endsWith('.safetensors')).sort();
+  if (names.includes('config.json') && weights.length) return dir;
+  if (weights.length === 1) return join(dir, weights[0]);
+  if (weights.length > 1)
+    throw new Error(`${dir}: ${weights.length} .safetensors files (${weights.join(', ')}); keep exactly one`);
+  return undefined;
+}
+
+function installText(
+  modelsDir: string,
+  type: ConditioningType,
+  spec: TypeSpec,
+  needCn: boolean,
+  needAnn: boolean,
+) {
+  const dir = controlnetDir(modelsDir, type);
+  const parts: string[] = [];
+  if (needCn)
+    parts.push(
+      `an SD 1.5 ControlNet (${spec.controlnet}) as one .safetensors file or a diffusers folder in ${dir}/`,
+    );
+  if (needAnn) parts.push(`${spec.annotator} as ${join(dir, ANNOTATOR_FILE)}`);
+  return parts.join(', and ');
+}
+
+function statusOf(modelsDir: string, type: ConditioningType): ConditioningStatus {
+  const spec = CONDITIONING_TYPES[type];
+  const base = { type, kind: spec.kind, preprocessor: spec.preprocessor };
+  if (spec.kind === 'ip-adapter') return { ...base, available: false, reason: IP_ADAPTER_REASON };
+  const dir = controlnetDir(modelsDir, type);
+  let checkpoint: string | undefined;
+  let problem: string | undefined;
+  try {
+    checkpoint = findControlNetCheckpoint(dir);
+    if (checkpoint) openControlNet(checkpoint).close();
+  } catch (e) {
+    problem = (e as Error).message;
+  }
+  const needAnn = spec.kind === 'network' && !existsSync(join(dir, ANNOTATOR_FILE));
+  const needCn = !checkpoint || !!problem;
+  if (!needCn && !needAnn) {
+    return {
+      ...base,
+      available: true,
+      controlnetPath: checkpoint,
+      annotatorDir: spec.kind === 'network' ? dir : undefined,
+    };
+  }
+  const missing = [needCn ? 'ControlNet' : '', needAnn ? 'annotator' : ''].filter(Boolean).join(' and ');
+  return {
+    ...base,
+    available: false,
+    reason: problem
+      ? `the ControlNet in ${dir} cannot be loaded: ${problem}`
+      : `the "${type}" ${missing} ${needCn && needAnn ? 'are' : 'is'} not installed`,
+    install: installText(modelsDir, type, spec, needCn, needAnn),
+  };
+}
+
+/** One entry per Astria controlnet type, in the API's order. */
+export function conditioningAvailability(modelsDir: string): ConditioningStatus[] {
+  return CONTROLNETS.map((t) => statusOf(modelsDir, t));
+}
+
+/** The types a generator can list in `capabilities().controlnets`. */
+export function availableControlnets(modelsDir: string): ConditioningType[] {
+  return conditioningAvailability(modelsDir)
+    .filter((s) => s.available)
+    .map((s) => s.type);
+}
+
+/** The 422 message for an unavailable type: what is missing and exactly what to install. */
+export function unavailableMessage(s: ConditioningStatus): string {
+  return s.install
+    ? `${s.reason}; install ${s.install}`
+    : `controlnet "${s.type}" is unavailable: ${s.reason}`;
+}
+
+/**
+ * FaceID (IP-Adapter FaceID: a face-recognition embedding into decoupled cross-attention) follows the same
+ * rule as the IP-Adapter types: this engine does not implement it, so it is never available.
+ */
+export function faceIdAvailability(): { available: false; reason: string } {
+  return {
+    available: false,
+    reason:
+      'IP-Adapter FaceID (face embedding + decoupled cross-attention) is not implemented by this engine; installing weights does not enable it',
+  };
+}
