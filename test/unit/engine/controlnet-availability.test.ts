@@ -1,0 +1,121 @@
+// Availability of the 12 controlnet types over a temporary models dir, and the 422s the API gives for the
+// unavailable ones (capability level: the domain's capabilityGaps fed with capabilities built from the
+// registry, which is what SdGenerator.capabilities() will return once wired).
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { capabilityGaps } from '../../../src/domain/generation.ts';
+import type { GeneratorCapabilities } from '../../../src/domain/ports.ts';
+import { CONTROLNETS } from '../../../src/domain/vocab.ts';
+import {
+  availableControlnets,
+  type ConditioningStatus,
+  conditioningAvailability,
+  controlnetDir,
+  faceIdAvailability,
+  findControlNetCheckpoint,
+  unavailableMessage,
+} from '../../../src/engine/conditioning.ts';
+import { fixturePath } from '../../helpers/fixtures.ts';
+
+let modelsDir: string;
+const SINGLE = () => fixturePath('sd-reference', 'checkpoint', 'controlnet-tiny-public.safetensors');
+const FOLDER = () => fixturePath('sd-reference', 'model-controlnet');
+
+before(() => {
+  modelsDir = mkdtempSync(join(tmpdir(), 'atelier-cond-'));
+  const dir = (t: Parameters<typeof controlnetDir>[1]) => {
+    const d = controlnetDir(modelsDir, t);
+    mkdirSync(d, { recursive: true });
+    return d;
+  };
+  symlinkSync(SINGLE(), join(dir('canny'), 'control_v11p_sd15_canny.safetensors'));
+  const tile = dir('tile'); // diffusers folder layout
+  copyFileSync(join(FOLDER(), 'config.json'), join(tile, 'config.json'));
+  symlinkSync(
+    join(FOLDER(), 'diffusion_pytorch_model.safetensors'),
+    join(tile, 'diffusion_pytorch_model.safetensors'),
+  );
+  symlinkSync(SINGLE(), join(dir('depth'), 'depth.safetensors')); // no annotator
+  writeFileSync(join(dir('pose'), 'broken.safetensors'), 'not a safetensors file');
+  symlinkSync(SINGLE(), join(dir('lineart'), 'lineart.safetensors'));
+  writeFileSync(join(dir('lineart'), 'annotator.onnx'), 'x'); // ControlNet + annotator present
+});
+after(() => rmSync(modelsDir, { recursive: true, force: true }));
+
+const byType = () => new Map(conditioningAvailability(modelsDir).map((s) => [s.type, s]));
+
+describe('conditioningAvailability', () => {
+  it('lists every Astria type once, in the API order', () => {
+    assert.deepEqual(
+      conditioningAvailability(modelsDir).map((s) => s.type),
+      [...CONTROLNETS],
+    );
+  });
+
+  it('installed ControlNets (single file and diffusers folder) make algorithm types available', () => {
+    const s = byType();
+    assert.equal(s.get('canny')?.available, true);
+    assert.match(s.get('canny')?.controlnetPath ?? '', /control_v11p_sd15_canny\.safetensors$/);
+    assert.equal(s.get('tile')?.available, true);
+    assert.equal(s.get('tile')?.controlnetPath, controlnetDir(modelsDir, 'tile'));
+    assert.equal(s.get('lineart')?.available, true);
+    assert.equal(s.get('lineart')?.annotatorDir, controlnetDir(modelsDir, 'lineart'));
+    assert.deepEqual(availableControlnets(modelsDir), ['lineart', 'canny', 'tile']);
+  });
+
+  it('says exactly what to install for each missing piece', () => {
+    const s = byType();
+    const qr = s.get('qr') as ConditioningStatus;
+    assert.equal(qr.available, false);
+    assert.match(qr.reason ?? '', /"qr" ControlNet is not installed/);
+    assert.ok(qr.install?.includes(`${controlnetDir(modelsDir, 'qr')}/`));
+    assert.doesNotMatch(qr.install ?? '', /annotator/);
+    const depth = s.get('depth') as ConditioningStatus;
+    assert.match(depth.reason ?? '', /"depth" annotator is not installed/);
+    assert.ok(depth.install?.includes(join(controlnetDir(modelsDir, 'depth'), 'annotator.onnx')));
+    assert.doesNotMatch(depth.install ?? '', /ControlNet \(/);
+    const hed = s.get('hed') as ConditioningStatus;
+    assert.match(hed.reason ?? '', /ControlNet and annotator are not installed/);
+    assert.match(hed.install ?? '', /control_v11p_sd15_softedge.*and .*HED/);
+    const pose = s.get('pose') as ConditioningStatus;
+    assert.match(pose.reason ?? '', /cannot be loaded/);
+    for (const t of ['ipadapter', 'reference', 'composition'] as const) {
+      const ip = s.get(t) as ConditioningStatus;
+      assert.equal(ip.available, false);
+      assert.equal(ip.kind, 'ip-adapter');
+      assert.equal(ip.install, undefined);
+      assert.match(unavailableMessage(ip), /IP-Adapter .* not implemented/);
+    }
+    assert.equal(faceIdAvailability().available, false);
+  });
+
+  it('refuses an ambiguous folder with several checkpoints', () => {
+    const d = join(modelsDir, 'ambiguous');
+    mkdirSync(d);
+    writeFileSync(join(d, 'a.safetensors'), '');
+    writeFileSync(join(d, 'b.safetensors'), '');
+    assert.throws(() => findControlNetCheckpoint(d), /keep exactly one/);
+    assert.equal(findControlNetCheckpoint(join(modelsDir, 'nothing-here')), undefined);
+  });
+
+  it('the API rejects (422 gap) every type the capabilities leave out, and accepts the installed ones', () => {
+    const caps: GeneratorCapabilities = {
+      branches: ['sd15'],
+      schedulers: ['euler'],
+      controlnets: availableControlnets(modelsDir),
+      features: ['input_image', 'controlnet_conditioning_scale', 'controlnet_txt2img', 'denoising_strength'],
+      mock: false,
+    };
+    for (const s of conditioningAvailability(modelsDir)) {
+      const gaps = capabilityGaps(caps, { controlnet: s.type, input_image: 'x' });
+      if (s.available) assert.deepEqual(gaps, {}, s.type);
+      else {
+        assert.ok(gaps.controlnet, `${s.type} must be rejected`);
+        assert.ok(unavailableMessage(s).length > 20);
+      }
+    }
+  });
+});
