@@ -1,6 +1,5 @@
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { compileCached } from '../../engine/graph/cache.ts';
+import { defaultCacheDir } from '../../engine/load.ts';
 import { type OptimizationLevel, OrtSession } from '../../engine/ort.ts';
 import { runTiled } from '../tiling.ts';
 import { assertImageShape, type PostContext, type PostStage, type RawImage } from '../types.ts';
@@ -15,7 +14,7 @@ import { readTfjsLayersModel } from './weights.ts';
  */
 export interface EsrganOptions {
   variant?: EsrganVariant;
-  /** Where the compiled ONNX graph is cached (default: <tmpdir>/atelier-graphs). */
+  /** Where the compiled ONNX graph is cached (default: the engine's, $ATELIER_GRAPH_CACHE or ./.cache/graphs). */
   cacheDir?: string;
   /** onnxruntime intra-op threads (default: one per core). */
   threads?: number;
@@ -54,7 +53,7 @@ export class EsrganUpscaler {
     if (info.scale !== 4) throw new Error(`${variant} upscales ×${info.scale}, expected ×4`);
     const range = ESRGAN_VARIANTS[variant].range;
     const compiled = compileCached({
-      cacheDir: opts.cacheDir ?? join(tmpdir(), 'atelier-graphs'),
+      cacheDir: opts.cacheDir ?? defaultCacheDir(),
       component: `esrgan-${variant}-x4`,
       identity: net.identity,
       options: { range, translator: SR_GRAPH_VERSION },
