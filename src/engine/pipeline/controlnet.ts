@@ -9,7 +9,9 @@
 // Parity: refs/controlnet.json "pipeline" (txt2img with control, Euler, 4 steps, CFG 7.5, scale 0.8).
 
 import type { Tensor, Unet } from '../components.ts';
-import type { ControlNet } from '../models/controlnet.ts';
+import { type LoadOptions, loadParts } from '../load.ts';
+import { type ControlNet, type ControlNetConfig, loadControlNet } from '../models/controlnet.ts';
+import type { UnetConfig } from '../models/unet.ts';
 import { img2imgLatents, img2imgStart } from '../schedulers/index.ts';
 import { encodeConditioning } from './conditioning.ts';
 import { type GuidedDenoiser, guidanceEnabled, guidanceStates, repeatBatch } from './guidance.ts';
@@ -27,6 +29,9 @@ import type { GenerateOptions, PipelineOutput, SdModel } from './types.ts';
 
 const f = Math.fround;
 
+/** controlnet_conditioning_scale when the prompt leaves it blank (diffusers' default). */
+export const DEFAULT_CONTROLNET_CONDITIONING_SCALE = 1;
+
 /** A base model plus what control needs: a UNet graph with residual inputs and the ControlNet itself. */
 export interface ControlledSdModel extends SdModel {
   /** the base UNet built with `controlResiduals` (load.ts `unet: { controlResiduals: true }`) */
@@ -41,6 +46,53 @@ export interface ControlOptions extends GenerateOptions {
   conditioningScale: number;
   /** controlnet_txt2img: true starts from noise; false runs img2img from `initImage` */
   txt2img: boolean;
+}
+
+/** A ControlNet only fits the UNet whose encoder it copies: same widths, depth and text-state width. */
+export function assertControlNetFits(cn: ControlNetConfig, unet: UnetConfig): void {
+  const mismatch: string[] = [];
+  if (cn.blockOutChannels.join(',') !== unet.blockOutChannels.join(','))
+    mismatch.push(`block widths ${cn.blockOutChannels} vs ${unet.blockOutChannels}`);
+  if (cn.layersPerBlock !== unet.layersPerBlock)
+    mismatch.push(`layers per block ${cn.layersPerBlock} vs ${unet.layersPerBlock}`);
+  if (cn.crossAttentionDim !== unet.crossAttentionDim)
+    mismatch.push(`cross-attention width ${cn.crossAttentionDim} vs ${unet.crossAttentionDim}`);
+  if (mismatch.length)
+    throw new Error(`the ControlNet does not fit this base model's UNet (${mismatch.join('; ')})`);
+}
+
+/**
+ * Adds control to a loaded base model: its UNet compiled again with residual inputs (a second session on
+ * the same weights; the graph is cached like every other) and the ControlNet at `controlnetPath`.
+ * `dispose` closes only what this opened; the base model stays with its owner.
+ */
+export async function openControlledModel(
+  base: SdModel,
+  basePath: string,
+  controlnetPath: string,
+  load: LoadOptions & { cacheDir: string },
+): Promise<{ model: ControlledSdModel; dispose(): Promise<void> }> {
+  const controlnet = await loadControlNet(controlnetPath, { cacheDir: load.cacheDir, session: load.session });
+  let parts: Awaited<ReturnType<typeof loadParts>> | undefined;
+  try {
+    assertControlNetFits(controlnet.config, base.unet.config);
+    parts = await loadParts(basePath, {
+      ...load,
+      components: ['unet'],
+      unet: { ...load.unet, controlResiduals: true },
+    });
+    if (!parts.unet) throw new Error(`${basePath}: no UNet`);
+  } catch (e) {
+    await Promise.all([controlnet.dispose(), parts?.dispose()]);
+    throw e;
+  }
+  const p = parts;
+  return {
+    model: { ...base, controlUnet: p.unet as Unet, controlnet },
+    dispose: async () => {
+      await Promise.all([controlnet.dispose(), p.dispose()]);
+    },
+  };
 }
 
 /** NHWC [1, H, W, C] in [0, 1] -> NCHW [n, C, H, W], unnormalised, repeated n times. */
