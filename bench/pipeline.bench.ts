@@ -179,6 +179,14 @@ if (wanted.includes('lora')) {
       `(merge + patched weights copy + sessions), same set again ${(again * 1000).toFixed(1)} ms (reused: ${b.reused})`,
   );
   rmSync(file, { force: true });
+  // the merged copy is keyed by this run's unique id and would never be used again
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const graphs = join(process.cwd(), '.cache', 'graphs');
+  for (const d of readdirSync(graphs).filter((n) => n.includes('-lora-'))) {
+    const meta = join(graphs, d, 'lora.json');
+    if (existsSync(meta) && readFileSync(meta, 'utf8').includes(loras[0].id))
+      rmSync(join(graphs, d), { recursive: true, force: true });
+  }
 }
 const s = manager.stats();
 console.log(

@@ -13,6 +13,7 @@ import type {
 } from '../domain/ports.ts';
 import type { LoraRef, ModelManager, ModelSpec } from './model-manager.ts';
 import {
+  cropCentre,
   decodeImageFile,
   decodeMaskFile,
   encodeImage,
@@ -29,6 +30,18 @@ export interface ModelResolver {
   baseModel(tune: GenerationTune): Promise<ModelSpec>;
   /** the LoRA weights of a tune as a local file, or null when the tune has none */
   loraFile(tuneId: number): Promise<{ id: string; path: string } | null>;
+}
+
+/**
+ * The UNet graphs of engine I upsample by exactly 2 and so need latents divisible by 8 (images by 64); diffusers
+ * passes the skip connection's size instead and takes any multiple of 8. Until the graph does that, other sizes
+ * (e.g. aspect_ratio 16:9 -> 680x384) are generated on the next multiple of 64 and centre-cropped: the requested
+ * size is honoured, but the image differs from diffusers' at that size (different noise shape).
+ */
+export const UNET_SIZE_MULTIPLE = 64;
+
+export function canvasSize(width: number, height: number, multiple = UNET_SIZE_MULTIPLE) {
+  return { width: Math.ceil(width / multiple) * multiple, height: Math.ceil(height / multiple) * multiple };
 }
 
 export interface SdGeneratorOptions {
@@ -109,7 +122,7 @@ export class SdGenerator implements Generator {
     const lease = await this.models.acquire(spec, loras);
     try {
       run.signal.throwIfAborted();
-      const { width, height } = req;
+      const { width, height } = canvasSize(req.width, req.height);
       const initImage = req.inputImage ? await decodeImageFile(req.inputImage, width, height) : undefined;
       const mask = req.maskImage ? await decodeMaskFile(req.maskImage, width, height) : undefined;
       const opts: GenerateOptions = {
@@ -133,14 +146,9 @@ export class SdGenerator implements Generator {
       const format = this.opts.format ?? 'jpeg';
       const images = [];
       for (let i = 0; i < req.numImages; i++) {
-        const data = await encodeImage(
-          imageBytes(out.images, i),
-          width,
-          height,
-          format,
-          this.opts.jpegQuality,
-        );
-        images.push({ data, contentType: `image/${format}` as const, width, height });
+        const rgb = cropCentre(imageBytes(out.images, i), width, height, req.width, req.height);
+        const data = await encodeImage(rgb, req.width, req.height, format, this.opts.jpegQuality);
+        images.push({ data, contentType: `image/${format}` as const, width: req.width, height: req.height });
       }
       return { images, notes: [] };
     } finally {

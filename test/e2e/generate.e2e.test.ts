@@ -14,7 +14,7 @@ import { FastMockGenerator } from '../../src/jobs/fast-generator.ts';
 import { nowIso } from '../../src/store/db.ts';
 import { insertTune } from '../../src/store/tunes.ts';
 import { FastTrainer } from '../../src/train/fast.ts';
-import { completedPrompt, type Harness, harness, multipart } from '../api/helpers.ts';
+import { type Harness, harness, multipart, waitFor } from '../api/helpers.ts';
 import { fixturePath } from '../helpers/fixtures.ts';
 
 const BASE_TUNE = 690204;
@@ -35,7 +35,8 @@ before(async () => {
   };
   const generator = new SdGenerator(manager, lazy, { format: 'png' });
   h = await harness(
-    {},
+    // a long lease: a real decode on a loaded 2-core machine can outlast the harness's 2 s lease
+    { jobLeaseMs: 120_000 },
     { engines: { generators: [new FastMockGenerator(), generator], trainers: [new FastTrainer(50)] } },
   );
   resolver = storeModelResolver({
@@ -96,6 +97,18 @@ after(async () => {
   await manager.close();
 });
 
+/** Real generation on a shared CI machine can take far longer than the mock: wait up to 5 minutes. */
+async function completedPrompt(h: Harness, url: string): Promise<Record<string, unknown>> {
+  return waitFor(
+    async () => {
+      const p = (await h.req({ method: 'GET', url })).json();
+      return ['completed', 'failed', 'cancelled'].includes(p.status) ? p : null;
+    },
+    `prompt ${url} finished`,
+    300_000,
+  );
+}
+
 interface Generated {
   prompt: { seed: number; status: string; images: (string | { url: string })[] };
   images: Buffer[];
@@ -110,7 +123,7 @@ async function generate(params: Record<string, unknown>, tune = BASE_TUNE): Prom
     },
   });
   assert.equal(res.statusCode, 201, res.body);
-  const prompt = await completedPrompt(h, `/prompts/${res.json().id}`);
+  const prompt = (await completedPrompt(h, `/prompts/${res.json().id}`)) as Generated['prompt'];
   assert.equal(prompt.status, 'completed', JSON.stringify(prompt));
   const images: Buffer[] = [];
   for (const img of prompt.images) {
@@ -154,6 +167,12 @@ test('w/h are honoured and num_images images come back, image i seeded seed + i'
   // image 1 of seed 5 is image 0 of seed 6
   const single = await generate({ seed: 6, w: 64, h: 128, num_images: 1 });
   assert.deepEqual(await pixels(single.images[0]), await pixels(r.images[1]));
+});
+
+test('aspect_ratio gives the native-area size (16:9 -> 680x384, generated on a 64-multiple canvas and cropped)', async () => {
+  const r = await generate({ seed: 2, w: undefined, h: undefined, aspect_ratio: '16:9', steps: 1 });
+  const meta = await sharp(r.images[0]).metadata();
+  assert.deepEqual([meta.width, meta.height], [680, 384]);
 });
 
 test('negative_prompt, cfg_scale, scheduler and steps change the result', async () => {
@@ -213,7 +232,8 @@ test('img2img (input_image_base64, denoising_strength) and inpainting (input_ima
   assert.equal(res.statusCode, 201, res.body);
   const p = await completedPrompt(h, `/prompts/${res.json().id}`);
   assert.equal(p.status, 'completed', JSON.stringify(p));
-  const url = new URL(typeof p.images[0] === 'string' ? p.images[0] : p.images[0].url);
+  const first = (p as Generated['prompt']).images[0];
+  const url = new URL(typeof first === 'string' ? first : first.url);
   const painted = (await h.app.inject({ method: 'GET', url: url.pathname + url.search })).rawPayload;
   // outside the mask the input survives better than inside it
   const [a, b] = [await pixels(painted), await pixels(src)];

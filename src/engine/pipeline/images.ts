@@ -55,6 +55,25 @@ export function imageBytes(img: Tensor, index: number): Uint8Array {
   return out;
 }
 
+/** The centred width x height window of an interleaved RGB image of fullWidth x fullHeight. */
+export function cropCentre(
+  rgb: Uint8Array,
+  fullWidth: number,
+  fullHeight: number,
+  width: number,
+  height: number,
+): Uint8Array {
+  if (width === fullWidth && height === fullHeight) return rgb;
+  const left = Math.floor((fullWidth - width) / 2);
+  const top = Math.floor((fullHeight - height) / 2);
+  const out = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    const from = ((top + y) * fullWidth + left) * 3;
+    out.set(rgb.subarray(from, from + width * 3), y * width * 3);
+  }
+  return out;
+}
+
 export type ImageFormat = 'png' | 'jpeg';
 
 /** Encodes one 8-bit RGB image; sharp's encoders are deterministic for the same pixels and options. */

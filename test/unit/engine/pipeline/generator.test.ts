@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { GenerationRequest } from '../../../../src/domain/ports.ts';
 import { ModelManager } from '../../../../src/engine/model-manager.ts';
-import { promptTextOf, SdGenerator } from '../../../../src/engine/sd-generator.ts';
+import { cropCentre } from '../../../../src/engine/pipeline/images.ts';
+import { canvasSize, promptTextOf, SdGenerator } from '../../../../src/engine/sd-generator.ts';
 import { fixturePath } from '../../../helpers/fixtures.ts';
 import { GRAPH_CACHE } from './helpers.ts';
 
@@ -121,4 +122,17 @@ test('LoRA tags: weights times lora_scale; a LoRA tune prompt applies its own we
     /tune 9 has no LoRA weights/,
   );
   assert.equal(promptTextOf('a <lora:7:0.5> photo of <faceid:3:1> ohwx'), 'a photo of ohwx');
+});
+
+test('sizes the UNet cannot take are generated on the next multiple of 64 and centre-cropped', () => {
+  assert.deepEqual(canvasSize(680, 384), { width: 704, height: 384 });
+  assert.deepEqual(canvasSize(512, 512), { width: 512, height: 512 });
+  // 4x2 RGB image, pixel value = x + 10 y; centre 2x2 window
+  const rgb = new Uint8Array(4 * 2 * 3);
+  for (let y = 0; y < 2; y++)
+    for (let x = 0; x < 4; x++) rgb.fill(x + 10 * y, (y * 4 + x) * 3, (y * 4 + x + 1) * 3);
+  assert.deepEqual(
+    [...cropCentre(rgb, 4, 2, 2, 2)].filter((_, i) => i % 3 === 0),
+    [1, 2, 11, 12],
+  );
 });
