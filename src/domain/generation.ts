@@ -54,6 +54,9 @@ export const FEATURE_FIELDS = [
   'input_image',
   'mask_image',
   'backend_version',
+  'resolution',
+  'pack_id',
+  'base_pack_id',
 ] as const;
 
 /** Fields the caller set that this implementation cannot honour, with the reason. */

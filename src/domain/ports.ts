@@ -113,7 +113,24 @@ export interface TrainingResult {
 export interface TrainerCapabilities {
   branches: string[];
   modelTypes: string[];
+  /** tune fields honoured when set (see TRAINER_FEATURE_FIELDS); absent = `steps` only */
+  features?: string[];
   mock: boolean;
+}
+
+/** Tune create fields whose non-default value needs a matching trainer capability. */
+export const TRAINER_FEATURE_FIELDS = ['steps', 'face_crop', 'training_face_correct', 'preset'] as const;
+
+/**
+ * Fields of a tune create the trainer cannot honour. `steps` left blank is never a gap (the default is derived from
+ * the image count); booleans count only when true.
+ */
+export function trainerGaps(caps: TrainerCapabilities, input: Record<string, unknown>): string[] {
+  const features = caps.features ?? ['steps'];
+  return TRAINER_FEATURE_FIELDS.filter((f) => {
+    const v = input[f];
+    return v !== undefined && v !== null && v !== false && v !== '' && !features.includes(f);
+  });
 }
 
 export interface Trainer {

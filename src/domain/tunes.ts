@@ -11,7 +11,7 @@ import { type Actor, JOB_PROMPT, JOB_TRAIN, type Services } from './context.ts';
 import { AppError, notFound, validationError } from './errors.ts';
 import { checkGeneration } from './generation.ts';
 import { collectImageSources, imageUrlsAsText, intakeAll } from './image-inputs.ts';
-import { installedBranches, trainerFor } from './ports.ts';
+import { installedBranches, trainerFor, trainerGaps } from './ports.ts';
 import { triggerWordError } from './prompt-text.ts';
 import {
   defaultTrainingSteps,
@@ -64,7 +64,8 @@ export async function createTune(
   const branch = input.branch ?? baseBranch ?? defaultBranch(svc);
   const modelType = input.model_type ?? 'lora';
   const storedModelType = modelType === 'checkpoint' ? null : modelType;
-  if (!trainerFor(svc.engines, branch, storedModelType)) {
+  const trainer = trainerFor(svc.engines, branch, storedModelType);
+  if (!trainer) {
     const have = installedBranches(svc.engines).join(', ') || 'none';
     throw validationError({
       branch: [
@@ -72,6 +73,18 @@ export async function createTune(
       ],
     });
   }
+  // What the trainer cannot honour: a 422 on a real branch, a recorded note in mock mode (API.md §1).
+  const trainerCaps = trainer.capabilities();
+  const gaps = trainerGaps(trainerCaps, input);
+  if (gaps.length && !trainerCaps.mock)
+    throw new AppError(
+      'capability_missing',
+      undefined,
+      Object.fromEntries(
+        gaps.map((f) => [f, [`not supported by the installed trainer (branch ${branch}, ${trainer.name})`]]),
+      ),
+    );
+  const notes = gaps.map((f) => `mock: ${f} recorded, not applied`);
 
   const sources = collectImageSources(raw.images, input.image_urls);
   const count = sources.buffers.length + sources.urls.length;
@@ -106,7 +119,7 @@ export async function createTune(
       input.training_face_correct === undefined ? null : Number(input.training_face_correct),
     callback: input.callback ?? null,
     characteristics: JSON.stringify(input.characteristics ?? {}),
-    args: JSON.stringify({ ...input, prompts_attributes: input.prompts_attributes ?? [] }),
+    args: JSON.stringify({ ...input, prompts_attributes: input.prompts_attributes ?? [], notes }),
     pending_image_urls: JSON.stringify(sources.urls),
     status: 'queued',
     progress: 0,

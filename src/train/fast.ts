@@ -17,7 +17,12 @@ export class FastTrainer implements Trainer {
   constructor(private readonly durationMs: number) {}
 
   capabilities(): TrainerCapabilities {
-    return { branches: ['fast'], modelTypes: ['lora', 'faceid', 'pti', 'checkpoint'], mock: true };
+    return {
+      branches: ['fast'],
+      modelTypes: ['lora', 'faceid', 'pti', 'checkpoint'],
+      features: [],
+      mock: true,
+    };
   }
 
   async train(req: TrainingRequest, opts: RunOptions): Promise<TrainingResult> {

@@ -142,3 +142,51 @@ test('supported parameters pass through to the generator fully resolved', async 
     'weights',
   );
 });
+
+test('tune fields the real trainer cannot honour are 422s; in fast mode they are recorded as notes', async () => {
+  const images = await Promise.all([0, 1, 2, 3].map(() => dataUrl()));
+  const real = await h.req({
+    method: 'POST',
+    url: '/tunes',
+    payload: { tune: { title: 'fc', name: 'man', branch: 'sd15', face_crop: true, steps: 300 }, images },
+  });
+  assert.equal(real.statusCode, 422, real.body);
+  assert.deepEqual(Object.keys(real.json().errors), ['face_crop']);
+  assert.match(real.json().errors.face_crop[0], /sd15-lora/);
+  const off = await h.req({
+    method: 'POST',
+    url: '/tunes',
+    payload: { tune: { title: 'fc-off', name: 'man', branch: 'sd15', face_crop: false }, images },
+  });
+  assert.equal(off.statusCode, 201, 'false asks for nothing');
+  const mock = await h.req({
+    method: 'POST',
+    url: '/tunes',
+    payload: {
+      tune: { title: 'fc-mock', name: 'man', branch: 'fast', face_crop: true, preset: 'flux-lora-portrait' },
+      images,
+    },
+  });
+  assert.equal(mock.statusCode, 201, mock.body);
+  // Recorded with the tune (args.notes); the API shows them once the OpenAPI Tune schema lists `notes`.
+  const row = await h.rt.svc.db
+    .selectFrom('tunes')
+    .select('args')
+    .where('id', '=', mock.json().id)
+    .executeTakeFirstOrThrow();
+  assert.deepEqual(JSON.parse(row.args).notes.sort(), [
+    'mock: face_crop recorded, not applied',
+    'mock: preset recorded, not applied',
+  ]);
+  assert.equal(mock.json().face_crop, true);
+});
+
+test('prompt fields unknown to the engine (pack_id, resolution) are refused on a real branch', async () => {
+  const r = await h.req({
+    method: 'POST',
+    url: `/tunes/${tuneId}/prompts`,
+    payload: { prompt: { text: 'ohwx man', pack_id: 12, resolution: '2K' } },
+  });
+  assert.equal(r.statusCode, 422);
+  assert.deepEqual(Object.keys(r.json().errors).sort(), ['pack_id', 'resolution']);
+});

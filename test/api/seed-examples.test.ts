@@ -19,7 +19,7 @@ after(() => h.close());
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
-test('seed tune JSON: top-level images, steps and face_crop are honoured; 201 with an integer id', async () => {
+test('seed tune JSON: top-level images, steps and face_crop are taken (mock notes them); 201 with an integer id', async () => {
   const body = {
     tune: { title: 'Model Title', name: 'man', callback: 'https://example.com/callback_url', branch: 'fast' },
     images: [await dataUrl(), await dataUrl(), await dataUrl(), await dataUrl()],
@@ -32,6 +32,15 @@ test('seed tune JSON: top-level images, steps and face_crop are honoured; 201 wi
   assert.equal(typeof t.id, 'number');
   assert.equal(t.steps, 500);
   assert.equal(t.face_crop, true);
+  const row = await h.rt.svc.db
+    .selectFrom('tunes')
+    .select('args')
+    .where('id', '=', t.id)
+    .executeTakeFirstOrThrow();
+  assert.ok(
+    JSON.parse(row.args).notes.includes('mock: face_crop recorded, not applied'),
+    'recorded as not applied',
+  );
   assert.equal(t.trained_at, null);
   assert.equal(t.orig_images.length, 4);
   assert.match(t.created_at, ISO);
