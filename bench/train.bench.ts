@@ -23,6 +23,8 @@ const rank = Number(process.env.BENCH_RANK ?? 16);
 const threads = Number(process.env.BENCH_THREADS ?? 0) || undefined;
 const settings: SessionSettings = { intraOpThreads: threads };
 const cacheDir = join(process.cwd(), '.cache', 'graphs');
+// the training graph (3.4 GB of weights) gets its own cache folder, away from the engine's graphs
+const trainCacheDir = join(process.cwd(), '.cache', 'train-graphs');
 
 const modelDir = process.env.BENCH_MODEL ?? DEFAULT_RANDOM_SD15_DIR;
 if (!process.env.BENCH_MODEL && !existsSync(join(modelDir, 'unet', 'diffusion_pytorch_model.safetensors'))) {
@@ -77,7 +79,7 @@ for (const size of sizes) {
 
   const [openSecs, session] = await timed(() =>
     LoraTrainingSession.open({
-      cacheDir,
+      cacheDir: trainCacheDir,
       source: un.source,
       config,
       lora: { rank, alpha: rank, includeFeedForward: false },

@@ -93,7 +93,7 @@ export function compileLoraTrainingGraph(
 ): { modelPath: string; loras: InjectedLora[] } {
   const compiled = compileCached({
     cacheDir,
-    component: 'unet-lora-train',
+    component: 'lora-train-unet',
     identity: src.identity(),
     options: { cfg, lora, shape, version: TRAINING_GRAPH_VERSION },
     build: () => buildLoraTrainingGraph(src, cfg, lora, shape).builder,
