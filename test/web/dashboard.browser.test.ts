@@ -274,10 +274,19 @@ test('img2img: input image plus a painted mask are sent as files', { skip: skip 
 test('per-step progress and queue position from the event stream are shown while a prompt runs', {
   skip: skip ?? false,
 }, async () => {
-  // The fast mock finishes before a person could see a step, so this one stream is scripted: the page must show
-  // each event it receives, then (the stream ending without `done`) settle on the real server's prompt.
+  // The fast mock finishes before a person could see a step, so the start is scripted: the gallery's first read of
+  // the new prompt says "queued" and its stream sends two events; the page must show each, then (the stream ending
+  // without `done`) settle on the real server's prompt.
   await page.getByRole('link', { name: 'New prompt' }).click();
   await page.getByLabel('Text').fill('ohwx man, progress check');
+  let firstRead = true;
+  await page.route(/\/prompts\/\d+$/, async (route) => {
+    if (route.request().method() !== 'GET' || !firstRead) return route.continue();
+    firstRead = false;
+    const real = await route.fetch();
+    const json = { ...(await real.json()), status: 'queued', images: [], trained_at: null };
+    await route.fulfill({ response: real, json });
+  });
   await page.route(/\/prompts\/\d+\/events$/, (route) =>
     route.fulfill({
       status: 200,
@@ -303,6 +312,8 @@ test('per-step progress and queue position from the event stream are shown while
   await page.getByRole('button', { name: 'Generate' }).click();
   await page.locator('li.prompt.focused .badge-completed').waitFor({ timeout: 60_000 });
   await page.unroute(/\/prompts\/\d+\/events$/);
+  await page.unroute(/\/prompts\/\d+$/);
+  assert.equal(firstRead, false, 'the gallery did not read the prompt');
   const seen = await page.evaluate(() => (window as unknown as { progressSeen: string[] }).progressSeen);
   assert.ok(seen.includes('Queued (position 2)'), seen.join(' | '));
   assert.ok(seen.includes('Processing · step 3 of 10 · denoise'), seen.join(' | '));

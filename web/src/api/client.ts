@@ -14,6 +14,18 @@ export class ApiError extends Error {
   }
 }
 
+export interface Page {
+  /** 1–120 (API.md §5); default 30 */
+  limit?: number;
+  beforeId?: number;
+}
+
+function pageQuery(page: Page): URLSearchParams {
+  const q = new URLSearchParams({ limit: String(page.limit ?? 30) });
+  if (page.beforeId !== undefined) q.set('before_id', String(page.beforeId));
+  return q;
+}
+
 export class AtelierClient {
   constructor(
     private readonly key: string,
@@ -47,8 +59,9 @@ export class AtelierClient {
     return json as T;
   }
 
-  listTunes(limit = 60): Promise<Tune[]> {
-    return this.request('GET', `/tunes?limit=${limit}`);
+  /** Newest first; `beforeId` continues after the last item of the previous page (keyset cursor, API.md §5). */
+  listTunes(page: Page = {}): Promise<Tune[]> {
+    return this.request('GET', `/tunes?${pageQuery(page)}`);
   }
   getTune(id: number): Promise<Tune> {
     return this.request('GET', `/tunes/${id}`);
@@ -61,9 +74,9 @@ export class AtelierClient {
     return this.request('DELETE', `/tunes/${id}`);
   }
 
-  listPrompts(query: { tune_id?: number; limit?: number } = {}): Promise<Prompt[]> {
-    const q = new URLSearchParams({ limit: String(query.limit ?? 60) });
-    if (query.tune_id !== undefined) q.set('tune_id', String(query.tune_id));
+  listPrompts(page: Page & { tuneId?: number } = {}): Promise<Prompt[]> {
+    const q = pageQuery(page);
+    if (page.tuneId !== undefined) q.set('tune_id', String(page.tuneId));
     return this.request('GET', `/prompts?${q}`);
   }
   getPrompt(id: number): Promise<Prompt> {
@@ -102,7 +115,7 @@ export class AtelierClient {
 /** Checks a key against the API (any authenticated route answers 401 for a bad key). */
 export async function verifyKey(key: string): Promise<boolean> {
   try {
-    await new AtelierClient(key).listTunes(1);
+    await new AtelierClient(key).listTunes({ limit: 1 });
     return true;
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) return false;

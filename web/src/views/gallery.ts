@@ -6,7 +6,7 @@ import { clear, h } from '../dom.ts';
 import type { AppContext } from '../main.ts';
 import { stashReuse } from '../session.ts';
 import { openLightbox } from './lightbox.ts';
-import { errorMessage, progressBar, statusBadge } from './widgets.ts';
+import { errorMessage, pagedList, progressBar, statusBadge } from './widgets.ts';
 
 export async function renderGallery(
   main: HTMLElement,
@@ -15,20 +15,31 @@ export async function renderGallery(
 ): Promise<void> {
   const list = h('ul', { class: 'prompt-list', 'aria-label': 'Prompts' });
   main.append(h('h1', {}, 'Gallery'), list);
-  const prompts = await ctx.client.listPrompts();
-  if (focusPromptId && !prompts.some((p) => p.id === focusPromptId)) {
-    prompts.unshift(await ctx.client.getPrompt(focusPromptId));
-  }
-  if (prompts.length === 0) list.append(h('li', { class: 'empty' }, 'No prompts yet.'));
-  for (const p of prompts) {
+  const shown = new Set<number>();
+  const add = (p: Prompt) => {
+    if (shown.has(p.id)) return;
+    shown.add(p.id);
     const card = promptCard(p, ctx);
     list.append(card);
     if (p.id === focusPromptId) {
       card.classList.add('focused');
       card.scrollIntoView({ block: 'nearest' });
     }
-  }
+  };
+  // The prompt just created (or linked to) comes first even when it is not on the first page.
+  if (focusPromptId) add(await ctx.client.getPrompt(focusPromptId));
+  await pagedList({
+    size: GALLERY_PAGE,
+    load: (beforeId) => ctx.client.listPrompts({ limit: GALLERY_PAGE, beforeId }),
+    render: (page) => page.forEach(add),
+    container: main,
+    label: 'Show older prompts',
+    onError: (e) => ctx.announce(errorMessage(e), 'error'),
+  });
+  if (shown.size === 0) list.append(h('li', { class: 'empty' }, 'No prompts yet.'));
 }
+
+export const GALLERY_PAGE = 24;
 
 /** The parameters worth reusing: everything the prompt echoes except identity, status and output fields. */
 export function reusableParams(p: Prompt): Record<string, unknown> {

@@ -17,7 +17,7 @@ const OPEN_GROUPS = new Set(['basics', 'sampling']);
 
 export async function renderPromptForm(main: HTMLElement, ctx: AppContext, tuneId?: number): Promise<void> {
   main.append(h('h1', {}, 'New prompt'));
-  const [schema, tunes] = await Promise.all([loadSchema('prompt'), ctx.client.listTunes(120)]);
+  const [schema, tunes] = await Promise.all([loadSchema('prompt'), ctx.client.listTunes({ limit: 120 })]);
   const reuse = takeReuse();
   const chosenTune = tuneId ?? (typeof reuse?.tune_id === 'number' ? reuse.tune_id : undefined);
 

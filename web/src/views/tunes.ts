@@ -5,7 +5,7 @@ import { TERMINAL_TUNE_STATES, type Tune, tuneState } from '../api/types.ts';
 import { clear, h } from '../dom.ts';
 import type { AppContext } from '../main.ts';
 import { renderTuneCreate } from './tune-create.ts';
-import { errorMessage, progressBar, statusBadge } from './widgets.ts';
+import { errorMessage, pagedList, progressBar, statusBadge } from './widgets.ts';
 
 export async function renderTunes(main: HTMLElement, ctx: AppContext): Promise<void> {
   const list = h('ul', { class: 'tune-list', 'aria-label': 'Your tunes' });
@@ -25,12 +25,22 @@ export async function renderTunes(main: HTMLElement, ctx: AppContext): Promise<v
     else list.append(card);
   };
   const [tunes] = await Promise.all([
-    ctx.client.listTunes(),
+    pagedList({
+      size: TUNES_PAGE,
+      load: (beforeId) => ctx.client.listTunes({ limit: TUNES_PAGE, beforeId }),
+      render: (page) => {
+        for (const t of page) addCard(t);
+      },
+      container: listSection,
+      label: 'Show older tunes',
+      onError: (e) => ctx.announce(errorMessage(e), 'error'),
+    }),
     renderTuneCreate(createSection, ctx, (tune) => addCard(tune, true)),
   ]);
   if (tunes.length === 0) list.append(h('li', { class: 'empty' }, 'No tunes yet: create one below.'));
-  for (const t of tunes) addCard(t);
 }
+
+const TUNES_PAGE = 30;
 
 function tuneCard(initial: Tune, ctx: AppContext, onDeleted: () => void): HTMLLIElement {
   const titleId = `tune-${initial.id}-title`;

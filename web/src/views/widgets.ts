@@ -51,6 +51,41 @@ export function progressBar(label: string): {
   };
 }
 
+/**
+ * Keyset paging for a newest-first list: loads pages of `size` items and, while a page comes back full, offers a
+ * "Show older" button that loads the next one after the last id seen.
+ */
+export async function pagedList<T extends { id: number }>(opts: {
+  size: number;
+  load: (beforeId: number | undefined) => Promise<T[]>;
+  render: (items: T[]) => void;
+  container: HTMLElement;
+  label: string;
+  onError: (e: unknown) => void;
+}): Promise<T[]> {
+  const more = h('button', { type: 'button', class: 'secondary more-button', hidden: true }, opts.label);
+  opts.container.append(more);
+  let cursor: number | undefined;
+  const next = async () => {
+    const items = await opts.load(cursor);
+    opts.render(items);
+    cursor = items.at(-1)?.id ?? cursor;
+    more.hidden = items.length < opts.size;
+    return items;
+  };
+  more.addEventListener('click', async () => {
+    more.disabled = true;
+    try {
+      await next();
+    } catch (e) {
+      opts.onError(e);
+    } finally {
+      more.disabled = false;
+    }
+  });
+  return next();
+}
+
 export function errorMessage(e: unknown): string {
   if (e instanceof ApiError) {
     const details = Object.entries(e.fieldErrors ?? {}).map(([k, v]) => `${k}: ${v.join(', ')}`);
