@@ -1,6 +1,5 @@
 // The `prompt` job: resolve every parameter, fetch URL inputs, run the branch's generator, store the images and
 // complete the prompt (or fail it with a readable user_error). Cancellation arrives as an aborted signal.
-import { ImageRejectedError, normalizeImage } from '../blobs/image-intake.ts';
 import { extensionFor } from '../blobs/signed-urls.ts';
 import { enqueuePromptCallback } from '../domain/callbacks.ts';
 import type { Services } from '../domain/context.ts';
@@ -8,11 +7,11 @@ import { randomSeed, resolveGeneration } from '../domain/generation.ts';
 import { isPromptFinal, LIVE_PROMPT_STATUSES } from '../domain/lifecycle.ts';
 import { generatorFor } from '../domain/ports.ts';
 import { failPrompt } from '../domain/prompts.ts';
-import { OutboundBlockedError } from '../net/guarded-fetch.ts';
 import { nowIso } from '../store/db.ts';
 import * as promptsSql from '../store/prompts.ts';
 import type { Prompt } from '../store/schema.ts';
 import * as tunesSql from '../store/tunes.ts';
+import { fetchImage } from './fetch-image.ts';
 import { PermanentJobError } from './queue.ts';
 import type { JobHandler } from './worker.ts';
 
@@ -24,21 +23,7 @@ async function inputImage(
 ): Promise<Buffer | null> {
   if (key) return (await svc.blobs.get(key)) ?? null;
   if (typeof url !== 'string') return null;
-  try {
-    const res = await svc.outbound.fetch(url, { method: 'GET' });
-    if (res.status < 200 || res.status >= 300)
-      throw new PermanentJobError(`${field} could not be downloaded: HTTP ${res.status}`);
-    return (
-      await normalizeImage(res.body, {
-        maxBytes: svc.config.uploadMaxFileBytes,
-        maxPixels: svc.config.imageMaxPixels,
-      })
-    ).data;
-  } catch (e) {
-    if (e instanceof ImageRejectedError || e instanceof OutboundBlockedError)
-      throw new PermanentJobError(`${field} was refused: ${e.message}`);
-    throw e;
-  }
+  return (await fetchImage(svc, url, field)).data;
 }
 
 function progressWriter(svc: Services, id: number) {

@@ -1,37 +1,18 @@
 // The `train` job: download pending image_urls (through the guarded fetcher and image intake), run the branch's
 // trainer, mark the tune trained, turn prompts_attributes into prompts and release prompts that were waiting.
 
-import { ImageRejectedError, normalizeImage } from '../blobs/image-intake.ts';
 import { enqueueTuneCallback } from '../domain/callbacks.ts';
 import { type Actor, JOB_PROMPT, type Services } from '../domain/context.ts';
 import { checkGeneration } from '../domain/generation.ts';
 import { trainerFor } from '../domain/ports.ts';
 import { failPrompt, insertAndSchedule } from '../domain/prompts.ts';
-import { OutboundBlockedError } from '../net/guarded-fetch.ts';
 import { nowIso } from '../store/db.ts';
 import * as promptsSql from '../store/prompts.ts';
 import type { Tune } from '../store/schema.ts';
 import * as tunesSql from '../store/tunes.ts';
+import { fetchImage } from './fetch-image.ts';
 import { PermanentJobError } from './queue.ts';
 import type { JobHandler } from './worker.ts';
-
-async function downloadImage(svc: Services, url: string, index: number) {
-  const what = `image_urls[${index}] (${url})`;
-  try {
-    const res = await svc.outbound.fetch(url, { method: 'GET' });
-    if (res.status < 200 || res.status >= 300)
-      throw new PermanentJobError(`${what} could not be downloaded: HTTP ${res.status}`);
-    return await normalizeImage(res.body, {
-      maxBytes: svc.config.uploadMaxFileBytes,
-      maxPixels: svc.config.imageMaxPixels,
-    });
-  } catch (e) {
-    if (e instanceof PermanentJobError) throw e;
-    if (e instanceof ImageRejectedError || e instanceof OutboundBlockedError)
-      throw new PermanentJobError(`${what} was refused: ${e.message}`);
-    throw new Error(`${what} could not be downloaded: ${(e as Error).message}`); // transient: retried
-  }
-}
 
 /** Download every pending URL first, then store them all: a failed URL leaves nothing half-stored. */
 async function fetchPendingImages(svc: Services, tune: Tune, signal: AbortSignal): Promise<void> {
@@ -41,7 +22,7 @@ async function fetchPendingImages(svc: Services, tune: Tune, signal: AbortSignal
   for (const [i, url] of urls.entries()) {
     signal.throwIfAborted();
     await tunesSql.updateTune(svc.db, tune.id, { phase: 'downloading', progress: i / urls.length / 10 });
-    got.push({ url, img: await downloadImage(svc, url, i) });
+    got.push({ url, img: await fetchImage(svc, url, `image_urls[${i}] (${url})`) });
   }
   const start = (await tunesSql.listTuneImages(svc.db, tune.id)).length;
   const rows = [];

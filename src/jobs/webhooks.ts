@@ -6,6 +6,7 @@ import { getAccount } from '../store/accounts.ts';
 import { nowIso } from '../store/db.ts';
 import type { WebhookDelivery } from '../store/schema.ts';
 import { lockDueDeliveries, nextDeliveryDueAt, recordDeliveryAttempt } from '../store/webhooks.ts';
+import { WakeableSleep } from './wakeable-sleep.ts';
 import { MAX_DELIVERY_AGE_MS, retryDelayMs, webhookHeaders } from './webhook-signing.ts';
 
 export interface DispatcherOptions {
@@ -19,7 +20,7 @@ export interface DispatcherOptions {
 export class WebhookDispatcher {
   private stopping = false;
   private loopDone: Promise<void> | null = null;
-  private wakeFn: (() => void) | null = null;
+  private readonly idleSleep = new WakeableSleep();
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
@@ -32,7 +33,7 @@ export class WebhookDispatcher {
   }
 
   wake(): void {
-    this.wakeFn?.();
+    this.idleSleep.wake();
   }
 
   async stop(): Promise<void> {
@@ -67,15 +68,7 @@ export class WebhookDispatcher {
       const due = await nextDeliveryDueAt(this.svc.db).catch(() => undefined);
       if (due) ms = Math.max(0, Math.min(ms, Date.parse(due) - Date.now()));
     }
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        resolve();
-      }
-      this.wakeFn = done;
-    });
-    this.wakeFn = null;
+    await this.idleSleep.sleep(ms);
   }
 
   /** One attempt; the outcome (and the next attempt time, if any) is written back to the row. */

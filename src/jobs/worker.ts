@@ -2,6 +2,7 @@
 // Errors are tagged with the job id and reported through `onError`; nothing is thrown out of the loop.
 import { randomBytes } from 'node:crypto';
 import { type ClaimedJob, type JobQueue, PermanentJobError } from './queue.ts';
+import { WakeableSleep } from './wakeable-sleep.ts';
 
 export interface JobContext {
   signal: AbortSignal;
@@ -36,7 +37,7 @@ export class Worker {
   private readonly running = new Map<number, AbortController>();
   private stopping = false;
   private loopDone: Promise<void> | null = null;
-  private wake: (() => void) | null = null;
+  private readonly idleSleep = new WakeableSleep();
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(
@@ -48,7 +49,7 @@ export class Worker {
   start(): void {
     if (this.loopDone) return;
     this.unsubscribe.push(
-      this.queue.on('enqueued', () => this.wake?.()),
+      this.queue.on('enqueued', () => this.idleSleep.wake()),
       this.queue.on('cancel', (ids) => {
         for (const id of ids) this.running.get(id)?.abort(new Cancelled('cancelled'));
       }),
@@ -60,7 +61,7 @@ export class Worker {
   async stop(): Promise<void> {
     this.stopping = true;
     for (const c of this.running.values()) c.abort(new Stopping('worker stopping'));
-    this.wake?.();
+    this.idleSleep.wake();
     await this.loopDone;
     for (const u of this.unsubscribe) u();
   }
@@ -77,7 +78,7 @@ export class Worker {
           if (!job) break;
           const p = this.run(job).finally(() => {
             inFlight.delete(p);
-            this.wake?.();
+            this.idleSleep.wake();
           });
           inFlight.add(p);
         }
@@ -98,15 +99,7 @@ export class Worker {
     } catch (err) {
       this.opts.onError?.(err);
     }
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        resolve();
-      }
-      this.wake = done;
-    });
-    this.wake = null;
+    await this.idleSleep.sleep(ms);
   }
 
   private async run(job: ClaimedJob): Promise<void> {
