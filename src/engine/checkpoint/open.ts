@@ -56,8 +56,11 @@ export function openComponentFolder(dir: string, files: SafetensorsFile[] = []):
       if (!only || only.has(key)) table.set(key, { file, key, shape: info.shape });
     }
   };
-  const single = WEIGHT_FILES.find((f) => names.includes(f)) ?? names.find((f) => f.endsWith('.safetensors'));
+  // preference: the standard single file, then a shard index, then any other single file (e.g. *.fp16.safetensors)
+  const standard = WEIGHT_FILES.find((f) => names.includes(f));
   const index = names.find((f) => f.endsWith('.safetensors.index.json'));
+  const other = names.find((f) => f.endsWith('.safetensors'));
+  const single = standard ?? (index ? undefined : other);
   if (single) add(SafetensorsFile.open(join(dir, single)));
   else if (index) {
     const map = (readJson(join(dir, index)).weight_map ?? {}) as Record<string, string>;
