@@ -168,6 +168,9 @@ export function humanLabel(name: string): string {
     input_image_url: 'Input image URL',
     mask_image_url: 'Mask image URL',
     lora_scale: 'LoRA scale',
+    controlnet: 'ControlNet',
+    controlnet_conditioning_scale: 'ControlNet conditioning scale',
+    controlnet_txt2img: 'ControlNet text-to-image',
   };
   return fixed[name] ?? words.charAt(0).toUpperCase() + words.slice(1);
 }

@@ -18,11 +18,12 @@ const PICKERS = new Set(['style', 'scheduler']);
 export function createFieldControl(spec: FieldSpec): FieldControl {
   const helpId = uid('help');
   const errorId = uid('err');
-  const range = rangeText(spec);
-  // Many descriptions already state their range ("0–15"); say it once.
-  const helpText = spec.help.includes(range.split(' · ')[0])
-    ? spec.help
-    : [spec.help, range].filter(Boolean).join(' — ');
+  // Many descriptions already state their range ("0–15"): say each fact once.
+  const extra = rangeText(spec)
+    .split(' · ')
+    .filter((part) => part && !spec.help.includes(part))
+    .join(' · ');
+  const helpText = [spec.help, extra].filter(Boolean).join(' — ');
   const help = h('p', { class: 'help', id: helpId }, helpText);
   const error = h('p', { class: 'field-error', id: errorId, hidden: true });
   const describedBy = `${helpId} ${errorId}`;
