@@ -141,8 +141,10 @@ test('pull: a dropped download resumes with a Range request, then installs and r
   assert.equal(readManifest(dir, 'tiny'), undefined);
   const second = await run(['pull', 'tiny', '--tune-id', '690204']);
   assert.equal(second.rc, 0, second.out);
-  assert.match(second.out, /resumed at byte 1000000/);
-  assert.deepEqual(ranges, ['none', 'bytes=1000000-']);
+  // how much of the first response arrived before the drop depends on the socket; the resume starts right there
+  const resumed = Number(/resumed at byte (\d+)/.exec(second.out)?.[1]);
+  assert.ok(resumed > 0 && resumed <= 1_000_000, second.out);
+  assert.deepEqual(ranges, ['none', `bytes=${resumed}-`]);
   assert.match(second.progress, /\[#+\] 100% /);
   const m = readManifest(dir, 'tiny');
   assert.ok(m);
