@@ -140,7 +140,7 @@ test('write a prompt with the schema-driven form; its images appear in the galle
   }
   assert.match((await page.locator('[data-field="num_images"] .help').textContent()) ?? '', /1–8/);
   assert.match((await page.locator('[data-field="cfg_scale"] .help').textContent()) ?? '', /0–15/);
-  await page.getByLabel('Text').fill('portrait of ohwx man, studio lighting');
+  await page.getByLabel('Text (required)').fill('portrait of ohwx man, studio lighting');
   await page.getByLabel('Number of images').fill('2');
   await page.getByLabel('Seed').fill('1234');
   // The scheduler picker is a radio group: reachable and operable from the keyboard.
@@ -229,13 +229,13 @@ test('"reuse these settings" fills the prompt form with that prompt', { skip: sk
   await page.getByRole('button', { name: /Open image 1 of prompt/ }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Reuse these settings' }).click();
   await page.getByRole('heading', { name: 'New prompt' }).waitFor();
-  assert.equal(await page.getByLabel('Text').inputValue(), 'portrait of ohwx man, studio lighting');
+  assert.equal(await page.getByLabel('Text (required)').inputValue(), 'portrait of ohwx man, studio lighting');
   assert.equal(await page.getByLabel('Seed').inputValue(), '1234');
   assert.equal(await page.locator('[data-field="scheduler"] input:checked').getAttribute('value'), 'euler_a');
 });
 
 test('img2img: input image plus a painted mask are sent as files', { skip: skip ?? false }, async () => {
-  await page.getByLabel('Text').fill('ohwx man in a garden');
+  await page.getByLabel('Text (required)').fill('ohwx man in a garden');
   await page.locator('summary', { hasText: 'Img2img / ControlNet' }).click();
   await page.getByLabel('Input image', { exact: true }).setInputFiles({
     name: 'input.jpg',
@@ -278,7 +278,7 @@ test('per-step progress and queue position from the event stream are shown while
   // the new prompt says "queued" and its stream sends two events; the page must show each, then (the stream ending
   // without `done`) settle on the real server's prompt.
   await page.getByRole('link', { name: 'New prompt' }).click();
-  await page.getByLabel('Text').fill('ohwx man, progress check');
+  await page.getByLabel('Text (required)').fill('ohwx man, progress check');
   let firstRead = true;
   await page.route(/\/prompts\/\d+$/, async (route) => {
     if (route.request().method() !== 'GET' || !firstRead) return route.continue();
