@@ -407,7 +407,8 @@ class ControlNetGraph {
     // zero convs, then the conditioning scale as the last operation (diffusers' order)
     const finish = (x: string, conv: string) => {
       let y = g.op('Mul', [nn.conv2d(x, conv, { pad: 0 }), scale]);
-      if (cfg.globalPoolConditions) y = g.op('ReduceMean', [y, g.constInt64([2, 3])], { keepdims: 1 });
+      // global pooling after the scale, as diffusers does it (opset 17: ReduceMean takes axes as an attribute)
+      if (cfg.globalPoolConditions) y = g.op('ReduceMean', [y], { axes: [2, 3], keepdims: 1 });
       return y;
     };
     res.forEach((r, k) => {

@@ -194,4 +194,40 @@ describe('ControlNet network vs diffusers (refs/controlnet.json direct)', () => 
       await net.dispose();
     }
   });
+
+  it('bgr channel order flips the control image; global pooling averages each residual', async () => {
+    const rgbImage = batch2(d.control_image_nchw_0_1);
+    const [b, c, h, w] = rgbImage.dims;
+    const bgrImage = new Float32Array(rgbImage.data.length);
+    const plane = h * w;
+    for (let n = 0; n < b; n++)
+      for (let ch = 0; ch < c; ch++)
+        bgrImage.set(
+          rgbImage.data.subarray((n * c + ch) * plane, (n * c + ch + 1) * plane),
+          (n * c + (c - 1 - ch)) * plane,
+        );
+    const session = { intraOpThreads: 1 };
+    const rgb = await loadControlNet(DIFFUSERS(), { cacheDir, session });
+    const bgr = await loadControlNet(DIFFUSERS(), { cacheDir, session, overrides: { channelOrder: 'bgr' } });
+    const pooled = await loadControlNet(DIFFUSERS(), {
+      cacheDir,
+      session,
+      overrides: { globalPoolConditions: true },
+    });
+    try {
+      const args = [tensor(d.sample), d.timestep, tensor(d.encoder_hidden_states)] as const;
+      const a = await rgb.residuals(...args, rgbImage, 0.8);
+      const z = await bgr.residuals(...args, { data: bgrImage, dims: rgbImage.dims }, 0.8);
+      assert.ok(compare(z.mid, a.mid).maxAbs === 0 && compare(z.down[3], a.down[3]).maxAbs === 0);
+      const p = await pooled.residuals(...args, rgbImage, 0.8);
+      const r = a.down[1];
+      assert.deepEqual(p.down[1].dims, [r.dims[0], r.dims[1], 1, 1]);
+      const hw = r.dims[2] * r.dims[3];
+      let mean = 0;
+      for (let k = 0; k < hw; k++) mean += r.data[k];
+      assert.ok(Math.abs(p.down[1].data[0] - mean / hw) < 1e-5);
+    } finally {
+      await Promise.all([rgb.dispose(), bgr.dispose(), pooled.dispose()]);
+    }
+  });
 });
