@@ -8,6 +8,7 @@ import {
   Migrator,
   PostgresAdapter,
 } from 'kysely';
+import { ecosystemMigration } from './migrations-ecosystem.ts';
 
 const initial: Migration = {
   async up(db: Kysely<unknown>) {
@@ -196,6 +197,7 @@ const claimIndex: Migration = {
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_jobs_account_claimed': claimIndex,
+  '0003_ecosystem_packs_likes': ecosystemMigration,
 };
 
 class StaticProvider implements MigrationProvider {
