@@ -70,6 +70,12 @@ export const configSchema = z.object({
     .describe('ATELIER_RATE_LIMIT_PER_MINUTE: requests per account per minute (burst as large); 0 = off'),
   webhookPollMs: int(10).default(1000).describe('ATELIER_WEBHOOK_POLL_MS: delivery loop idle interval'),
   webhookConcurrency: int(1, 64).default(4).describe('ATELIER_WEBHOOK_CONCURRENCY: deliveries in flight'),
+  packsFile: z
+    .string()
+    .optional()
+    .describe(
+      'ATELIER_PACKS_FILE: JSON file (or folder of them) of gallery packs, loaded at start (docs/packs.md)',
+    ),
 });
 
 export type Config = z.infer<typeof configSchema> & { databaseFile: string; publicBaseUrl: string };
@@ -101,6 +107,7 @@ const ENV_NAMES: Record<string, string> = {
   rateLimitPerMinute: 'ATELIER_RATE_LIMIT_PER_MINUTE',
   webhookPollMs: 'ATELIER_WEBHOOK_POLL_MS',
   webhookConcurrency: 'ATELIER_WEBHOOK_CONCURRENCY',
+  packsFile: 'ATELIER_PACKS_FILE',
 };
 
 export class ConfigError extends Error {}
