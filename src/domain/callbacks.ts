@@ -8,6 +8,7 @@ import type { Prompt, Tune } from '../store/schema.ts';
 import * as tunesSql from '../store/tunes.ts';
 import { insertDelivery } from '../store/webhooks.ts';
 import type { Services } from './context.ts';
+import { onPromptFinal } from './packs.ts';
 
 const ctxOf = (svc: Services) => ({ baseUrl: svc.config.publicBaseUrl, signer: svc.signer });
 
@@ -39,6 +40,7 @@ export async function enqueueTuneCallback(svc: Services, tune: Tune): Promise<vo
 }
 
 export async function enqueuePromptCallback(svc: Services, prompt: Prompt): Promise<void> {
+  await onPromptFinal(svc, prompt); // a pack run's prompts_callback, once all its prompts are final
   if (!prompt.callback) return;
   const images = await promptsSql.listImagesFor(svc.db, [prompt.id]);
   // Same shape as the API for the key that created it: URL strings for astria-compat keys (CLIENTS.md item 31).
