@@ -12,6 +12,9 @@ import { errorsPlugin } from './plugins/errors.ts';
 import { idempotencyPlugin } from './plugins/idempotency.ts';
 import { rateLimitPlugin } from './plugins/rate-limit.ts';
 import { imageRoutes } from './routes/images/images.ts';
+import { inspectRoutes } from './routes/inspect/inspect.ts';
+import { promptActionRoutes } from './routes/likes/prompt-actions.ts';
+import { packRoutes } from './routes/packs/packs.ts';
 import { promptEventRoutes } from './routes/prompts/events.ts';
 import { promptRoutes } from './routes/prompts/prompts.ts';
 import { systemRoutes } from './routes/system/system.ts';
@@ -49,6 +52,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(promptRoutes, opts);
   await app.register(promptEventRoutes, opts);
   await app.register(imageRoutes, opts);
+  await app.register(packRoutes, opts);
+  await app.register(inspectRoutes, opts);
+  await app.register(promptActionRoutes, opts);
   // After the routes: the document lists the optional operations only where the app registered them.
   await app.register(openapiPlugin, { baseUrl: config.publicBaseUrl });
   return app;
