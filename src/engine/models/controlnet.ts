@@ -560,6 +560,12 @@ export class ControlNet {
   }
 }
 
+/**
+ * Part of the cache key beside graph/cache.ts's BUILDER_VERSION: bump when buildControlNetGraph changes what it
+ * emits, so compiled ControlNets are rebuilt without invalidating every other cached graph.
+ */
+export const CONTROLNET_GRAPH_VERSION = 1;
+
 export interface LoadControlNetOptions {
   cacheDir: string;
   session?: SessionSettings;
@@ -578,7 +584,7 @@ export async function loadControlNet(path: string, opts: LoadControlNetOptions):
       cacheDir: opts.cacheDir,
       component: 'controlnet',
       identity: ck.source.identity(),
-      options: { config, build },
+      options: { config, build, graph: CONTROLNET_GRAPH_VERSION },
       build: () => buildControlNetGraph(ck.source, config, build),
     }).modelPath;
   } finally {
