@@ -30,6 +30,8 @@ export function containsText(column: 'text', needle: string) {
 export interface PromptFilters {
   tuneId?: number;
   text?: string;
+  /** only prompts this account likes (true) or does not (false); likes live in prompt_likes (store/likes.ts) */
+  liked?: boolean;
 }
 
 export async function listPrompts(
@@ -41,6 +43,10 @@ export async function listPrompts(
   let q = db.selectFrom('prompts').selectAll().where('account_id', '=', accountId);
   if (f.tuneId !== undefined) q = q.where('tune_id', '=', f.tuneId);
   if (f.text) q = q.where(containsText('text', f.text));
+  if (f.liked !== undefined) {
+    const likedIds = sql`(select prompt_id from prompt_likes where account_id = ${accountId})`;
+    q = q.where(f.liked ? sql<boolean>`id in ${likedIds}` : sql<boolean>`id not in ${likedIds}`);
+  }
   return paginate(q, 'id', page).execute();
 }
 

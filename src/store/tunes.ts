@@ -44,6 +44,8 @@ export interface TuneFilters {
   title?: string;
   branch?: string;
   modelType?: string;
+  /** class names (`name[]`): any of them */
+  names?: string[];
 }
 
 export async function listTunes(db: Db, accountId: number, page: Page, f: TuneFilters = {}): Promise<Tune[]> {
@@ -51,6 +53,7 @@ export async function listTunes(db: Db, accountId: number, page: Page, f: TuneFi
   if (f.title) q = q.where('title', '=', f.title);
   if (f.branch) q = q.where('branch', '=', f.branch);
   if (f.modelType) q = q.where('model_type', '=', f.modelType);
+  if (f.names?.length) q = q.where('name', 'in', f.names);
   return paginate(q, 'id', page).execute();
 }
 

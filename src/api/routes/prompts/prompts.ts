@@ -53,7 +53,12 @@ export async function promptRoutes(app: FastifyInstance, { svc }: { svc: Service
 
   app.get('/prompts', async (req) => {
     const page = parsePage(req.query, MAX_PROMPT_OFFSET);
-    const filters = { tuneId: queryInt(req.query, 'tune_id'), text: queryString(req.query, 'text') };
+    const liked = queryString(req.query, 'liked');
+    const filters = {
+      tuneId: queryInt(req.query, 'tune_id'),
+      text: queryString(req.query, 'text'),
+      liked: liked === undefined ? undefined : /^(1|true|yes)$/i.test(liked),
+    };
     return presentAll(req, await listPrompts(svc.db, req.actor.accountId, page, filters));
   });
 

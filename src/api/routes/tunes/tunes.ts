@@ -44,6 +44,9 @@ export async function tuneRoutes(app: FastifyInstance, { svc }: { svc: Services 
       title: queryString(req.query, 'title'),
       branch: queryString(req.query, 'branch'),
       modelType: queryString(req.query, 'model_type'),
+      names: [(req.query as Record<string, unknown>)['name[]'], (req.query as Record<string, unknown>).name]
+        .flat()
+        .filter((n): n is string => typeof n === 'string' && n !== ''),
     });
     const images = await listTuneImagesFor(
       svc.db,
