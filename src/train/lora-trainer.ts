@@ -40,6 +40,11 @@ import { LoraTrainingSession } from './training-session.ts';
 export interface LoraTrainerOptions {
   /** the base model (diffusers folder or single-file checkpoint, plus a tokenizer folder if it has none) */
   baseModel: ModelSpec;
+  /**
+   * the base model of a request that names one (`base_tune_id`), e.g. from models-dir's findByTune; when it
+   * returns undefined (or is absent) `baseModel` is used
+   */
+  resolveBaseModel?: (baseTuneId: number) => ModelSpec | undefined;
   /** checkpoints and outputs go to <workDir>/tune-<id>/ */
   workDir: string;
   /** compiled-graph cache (default: the engine's) */
@@ -100,6 +105,7 @@ interface EncodedImage {
 }
 
 interface BaseModel {
+  spec: ModelSpec;
   source: TensorSource;
   unet: UnetConfig;
   scheduler: SchedulerConfig;
@@ -113,7 +119,10 @@ interface BaseModel {
 export class LoraTrainer implements Trainer {
   readonly name = 'lora (built-in, onnxruntime)';
   private readonly o: Required<
-    Omit<LoraTrainerOptions, 'cacheDir' | 'resolution' | 'faceBoxes' | 'session' | 'keepSessions'>
+    Omit<
+      LoraTrainerOptions,
+      'cacheDir' | 'resolution' | 'faceBoxes' | 'session' | 'keepSessions' | 'resolveBaseModel'
+    >
   > &
     LoraTrainerOptions;
   /** open sessions by bucket shape, kept across calls when keepSessions is set */
@@ -202,11 +211,13 @@ export class LoraTrainer implements Trainer {
         ss_output_name: `tune-${req.tuneId}`,
         ss_steps: String(steps),
         atelier_caption: images[0].caption,
-        atelier_base_model: o.baseModel.key,
+        atelier_base_model: base.spec.key,
       });
+      const ignored = req.trainingFaceCorrect ? ['training_face_correct is not applied by this trainer'] : [];
       return {
         weights: readFileSync(out),
         notes: [
+          ...ignored,
           `LoRA rank ${o.rank} alpha ${o.alpha} on ${first.loras.length} attention projections, ${steps} steps` +
             `${resumedAt ? ` (resumed at step ${resumedAt})` : ''}, ${images.length} images, final loss ${state.lastLoss.toFixed(4)}`,
         ],
@@ -224,8 +235,8 @@ export class LoraTrainer implements Trainer {
     const { base, latents, context, sessionFor, close } = await this.prepare(req);
     try {
       const session = await sessionFor(latents[0]);
+      // without a file: the initial LoRA, whose up matrices are zero, i.e. exactly the base model
       const params = loraPath ? readLoraParams(loraPath) : initLoraParams(session.loras, 0);
-      if (!loraPath) for (const l of session.loras) (params.get(l.down) as Float32Array).fill(0);
       let sum = 0;
       let count = 0;
       const T = base.alphasCumprod.length;
@@ -246,7 +257,8 @@ export class LoraTrainer implements Trainer {
   /** dataset, VAE latents, text states and lazily opened training sessions (one per bucket shape) */
   private async prepare(req: TrainingRequest, signal?: AbortSignal) {
     const o = this.o;
-    const base = openBaseModel(o.baseModel);
+    const spec = (req.baseTuneId !== null ? o.resolveBaseModel?.(req.baseTuneId) : undefined) ?? o.baseModel;
+    const base = openBaseModel(spec);
     const sessions = o.keepSessions ? this.kept : new Map<string, LoraTrainingSession>();
     const close = async () => {
       if (!o.keepSessions) for (const s of sessions.values()) await s.dispose();
@@ -263,21 +275,22 @@ export class LoraTrainer implements Trainer {
         squareOnly: !o.buckets,
       });
       if (signal) throwIfAborted(signal);
-      const { latents, context } = await this.encode(images);
+      const { latents, context } = await this.encode(spec, images);
       if (signal) throwIfAborted(signal);
-      const spec = { rank: o.rank, alpha: o.alpha, includeFeedForward: o.includeFeedForward };
+      const lora = { rank: o.rank, alpha: o.alpha, includeFeedForward: o.includeFeedForward };
       const sessionFor = async (img: EncodedImage) => {
-        let s = sessions.get(img.bucket);
+        const key = `${spec.key}|${img.bucket}`;
+        let s = sessions.get(key);
         if (!s) {
           s = await LoraTrainingSession.open({
             cacheDir: o.cacheDir ?? defaultCacheDir(),
             source: base.source,
             config: base.unet,
-            lora: spec,
+            lora,
             shape: { batch: 1, height: img.dims[2], width: img.dims[3], tokens: context.dims[1] },
             session: o.session,
           });
-          sessions.set(img.bucket, s);
+          sessions.set(key, s);
         }
         return s;
       };
@@ -297,24 +310,35 @@ export class LoraTrainer implements Trainer {
   private fingerprint(req: TrainingRequest, steps: number, modelIdentity: string): string {
     const h = createHash('sha256');
     for (const img of req.images) h.update(createHash('sha256').update(img.data).digest());
-    const { faceBoxes: _f, session: _s, workDir: _w, cacheDir: _c, keepSessions: _k, ...settings } = this.o;
+    const {
+      faceBoxes: _f,
+      session: _s,
+      workDir: _w,
+      cacheDir: _c,
+      keepSessions: _k,
+      resolveBaseModel: _r,
+      baseModel: _b,
+      ...settings
+    } = this.o;
     h.update(JSON.stringify({ settings, steps, token: req.token, name: req.name, faceCrop: req.faceCrop }));
     h.update(modelIdentity);
     return h.digest('hex');
   }
 
   /** VAE posteriors of every image and the caption's text states (all images share one caption). */
-  private async encode(images: PreparedImage[]): Promise<{ latents: EncodedImage[]; context: Tensor }> {
-    const parts = await loadParts(this.o.baseModel.path, {
+  private async encode(
+    spec: ModelSpec,
+    images: PreparedImage[],
+  ): Promise<{ latents: EncodedImage[]; context: Tensor }> {
+    const parts = await loadParts(spec.path, {
       cacheDir: this.o.cacheDir ?? defaultCacheDir(),
       components: ['text_encoder', 'vae'],
       session: this.o.session,
     });
     try {
       const { clip, vae } = parts;
-      if (!clip || !vae)
-        throw new Error(`${this.o.baseModel.key}: the base model needs a text encoder and a VAE`);
-      const tokenizer = readTokenizer(this.o.baseModel);
+      if (!clip || !vae) throw new Error(`${spec.key}: the base model needs a text encoder and a VAE`);
+      const tokenizer = readTokenizer(spec);
       const context = await clip.encode(tokenizer.encode(images[0].caption).inputIds);
       const latents: EncodedImage[] = [];
       for (const img of images) {
@@ -350,6 +374,7 @@ function openBaseModel(spec: ModelSpec): BaseModel {
     throw e;
   }
   return {
+    spec,
     source: un.source,
     unet,
     scheduler,

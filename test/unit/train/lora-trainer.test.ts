@@ -95,6 +95,19 @@ describe('LoraTrainer on the tiny SD 1.5 fixture', () => {
     await assert.rejects(trainer.train(await request(1, 5, 3), { signal: noSignal() }), TrainingInputError);
   });
 
+  it('uses the base model of base_tune_id when the resolver knows it', async () => {
+    const fixture = options('').baseModel;
+    const t = new LoraTrainer({
+      ...options(join(root, 'work-r')),
+      baseModel: { key: 'missing', path: join(root, 'no-such-model') },
+      resolveBaseModel: (id) => (id === 99 ? fixture : undefined),
+    });
+    const few = { ...(await request(3, 5, 3)), baseTuneId: 99 };
+    // the fixture model opens, so the request gets as far as the image-count check
+    await assert.rejects(t.train(few, { signal: noSignal() }), TrainingInputError);
+    await assert.rejects(t.train({ ...few, baseTuneId: 98 }, { signal: noSignal() }), /checkpoint not found/);
+  });
+
   let trainedPath = '';
   let trainedBytes: Buffer;
   const req = request(10, 40);
