@@ -229,7 +229,10 @@ test('"reuse these settings" fills the prompt form with that prompt', { skip: sk
   await page.getByRole('button', { name: /Open image 1 of prompt/ }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Reuse these settings' }).click();
   await page.getByRole('heading', { name: 'New prompt' }).waitFor();
-  assert.equal(await page.getByLabel('Text (required)').inputValue(), 'portrait of ohwx man, studio lighting');
+  assert.equal(
+    await page.getByLabel('Text (required)').inputValue(),
+    'portrait of ohwx man, studio lighting',
+  );
   assert.equal(await page.getByLabel('Seed').inputValue(), '1234');
   assert.equal(await page.locator('[data-field="scheduler"] input:checked').getAttribute('value'), 'euler_a');
 });
@@ -330,6 +333,26 @@ test('keyboard: skip link first, then the navigation, each with a visible focus 
   await page.keyboard.press('Shift+Tab'); // back on "Gallery"
   await page.keyboard.press('Enter');
   await page.getByRole('heading', { name: 'Gallery' }).waitFor();
+});
+
+test('narrow screens (390 px): no page scrolls sideways', { skip: skip ?? false }, async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  try {
+    for (const [link, heading] of [
+      ['Tunes', 'Tunes'],
+      ['New prompt', 'New prompt'],
+      ['Gallery', 'Gallery'],
+    ]) {
+      await page.getByRole('link', { name: link }).click();
+      await page.getByRole('heading', { name: heading, level: 1 }).waitFor();
+      await page.locator('main form, main li').first().waitFor();
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `${link}: ${overflow}px wider than the screen`);
+      await shot(`narrow-${link.toLowerCase().replace(' ', '-')}`);
+    }
+  } finally {
+    await page.setViewportSize({ width: 1280, height: 900 });
+  }
 });
 
 test("another account's key sees none of this account's tunes or prompts", {

@@ -74,7 +74,7 @@ function render(): void {
       'button',
       {
         type: 'button',
-        class: 'secondary',
+        class: 'secondary sign-out',
         onclick: () => {
           signOut();
           announce('Signed out.');
