@@ -41,25 +41,47 @@ export const bodyPlugin = globalPlugin(async (app: FastifyInstance, limits: Body
     if (!req.isMultipart()) return;
     const entries: [string, FormValue][] = [];
     let total = 0;
-    for await (const part of req.parts()) {
-      if (part.type === 'file') {
-        const data = await part.toBuffer();
-        total += data.length;
-        if (total > limits.maxBodyBytes)
-          throw new AppError('payload_too_large', 'the request body is too large');
-        entries.push([
-          part.fieldname,
-          { kind: 'file', field: part.fieldname, filename: part.filename, contentType: part.mimetype, data },
-        ]);
-      } else {
-        if (part.valueTruncated)
-          throw new AppError('payload_too_large', `field ${part.fieldname} is too large`);
-        entries.push([part.fieldname, String(part.value ?? '')]);
-      }
+    try {
+      await readParts();
+    } catch (e) {
+      // busboy's framing errors (no/empty boundary, unterminated body) are plain Errors: the client's fault, a 400.
+      // Our own AppErrors and Fastify's 4xx (part/file limits) keep their status.
+      if (e instanceof AppError || isClientError(e)) throw e;
+      throw new AppError('malformed_body', `the multipart body could not be parsed: ${(e as Error).message}`);
     }
     (req as { body: unknown }).body = nestFields(entries);
+
+    async function readParts() {
+      for await (const part of req.parts()) {
+        if (part.type === 'file') {
+          const data = await part.toBuffer();
+          total += data.length;
+          if (total > limits.maxBodyBytes)
+            throw new AppError('payload_too_large', 'the request body is too large');
+          entries.push([
+            part.fieldname,
+            {
+              kind: 'file',
+              field: part.fieldname,
+              filename: part.filename,
+              contentType: part.mimetype,
+              data,
+            },
+          ]);
+        } else {
+          if (part.valueTruncated)
+            throw new AppError('payload_too_large', `field ${part.fieldname} is too large`);
+          entries.push([part.fieldname, String(part.value ?? '')]);
+        }
+      }
+    }
   });
 });
+
+function isClientError(e: unknown): boolean {
+  const status = (e as { statusCode?: unknown })?.statusCode;
+  return typeof status === 'number' && status >= 400 && status < 500;
+}
 
 /** Astria wraps the object (`{"tune": {...}}`, `prompt[text]=…`); some clients send it flat. */
 export function unwrap(body: unknown, key: string): Record<string, unknown> {
