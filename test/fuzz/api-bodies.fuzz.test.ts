@@ -303,12 +303,7 @@ test('JSON bodies of any shape never produce a 5xx', async () => {
   assertNone(bad);
 });
 
-// Known failure (core's area, reported): busboy's framing errors ("Multipart: Boundary not found", "Unexpected end
-// of multipart data") escape src/api/plugins/body.ts as plain Errors and become 500s. Marked todo until fixed: the
-// tests still run and print what fails; remove the todo once they pass.
-const MULTIPART_FRAMING_TODO = 'core: map busboy framing errors in the body plugin to 400 malformed_body';
-
-test('multipart framing errors are 400, not 500', { todo: MULTIPART_FRAMING_TODO }, async () => {
+test('multipart framing errors are 400 malformed_body, not 500', async () => {
   for (const [type, payload] of [
     ['multipart/form-data', ''],
     ['multipart/form-data; boundary=', '--XyZ--\r\n'],
@@ -320,12 +315,11 @@ test('multipart framing errors are 400, not 500', { todo: MULTIPART_FRAMING_TODO
   ]) {
     const res = await h.req({ method: 'POST', url: '/tunes', payload, headers: { 'content-type': type } });
     assert.equal(res.statusCode, 400, `${type} ${JSON.stringify(payload)} → ${res.statusCode} ${res.body}`);
+    assert.equal(res.json().code, 'malformed_body', res.body);
   }
 });
 
-test('broken multipart framing and wrong content types never produce a 5xx', {
-  todo: MULTIPART_FRAMING_TODO,
-}, async () => {
+test('broken multipart framing and wrong content types never produce a 5xx', async () => {
   const boundary = 'XyZ';
   const framing = fc.oneof(
     fc.constant(`--${boundary}\r\nContent-Disposition: form-data; name="tune[title]"\r\n\r\nx`), // no closing boundary
