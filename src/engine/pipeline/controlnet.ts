@@ -8,10 +8,15 @@
 // controlnet_txt2img=false, where the input image is both the init image and, preprocessed, the control image).
 // Parity: refs/controlnet.json "pipeline" (txt2img with control, Euler, 4 steps, CFG 7.5, scale 0.8).
 
-import type { Tensor, Unet } from '../components.ts';
-import { type LoadOptions, loadParts } from '../load.ts';
+import type { ScaledLora } from '../checkpoint/lora.ts';
+import { openCheckpoint } from '../checkpoint/open.ts';
+import { type Tensor, Unet } from '../components.ts';
+import { compileCached } from '../graph/cache.ts';
+import type { LoadOptions } from '../load.ts';
+import { type LoraSetIdentity, mergedGraph } from '../lora-graphs.ts';
 import { type ControlNet, type ControlNetConfig, loadControlNet } from '../models/controlnet.ts';
-import type { UnetConfig } from '../models/unet.ts';
+import { buildUnetGraph, type UnetConfig, unetSkipCount } from '../models/unet.ts';
+import { OrtSession } from '../ort.ts';
 import { img2imgLatents, img2imgStart } from '../schedulers/index.ts';
 import { encodeConditioning } from './conditioning.ts';
 import { type GuidedDenoiser, guidanceEnabled, guidanceStates, repeatBatch } from './guidance.ts';
@@ -61,36 +66,73 @@ export function assertControlNetFits(cn: ControlNetConfig, unet: UnetConfig): vo
     throw new Error(`the ControlNet does not fit this base model's UNet (${mismatch.join('; ')})`);
 }
 
+/** The UNet LoRAs of the generation, read as ModelManager reads them (model-manager.ts openLoraVariant). */
+export interface ControlLoras {
+  weights: ScaledLora[];
+  set: LoraSetIdentity[];
+}
+
+/**
+ * The base UNet compiled with residual inputs (cache key exactly as load.ts computes it, so a graph compiled by
+ * loadParts is reused), with the generation's LoRAs merged into a copy of its weights when they touch the UNet
+ * (the same merge-mode patch as the plain UNet: the initializer names do not change with residual inputs).
+ */
+export async function openControlUnet(
+  basePath: string,
+  cfg: UnetConfig,
+  load: LoadOptions & { cacheDir: string },
+  loras?: ControlLoras,
+): Promise<Unet> {
+  const ck = openCheckpoint(basePath);
+  let modelPath: string;
+  try {
+    const un = ck.unet;
+    if (!un) throw new Error(`${basePath}: no UNet`);
+    const build = { ...load.unet, controlResiduals: true };
+    const compiled = compileCached({
+      cacheDir: load.cacheDir,
+      component: 'unet',
+      identity: un.source.identity(),
+      options: { cfg, build },
+      build: () => buildUnetGraph(un.source, cfg, build),
+    });
+    const touchesUnet = loras?.weights.some((w) => w.weights.layers.some((l) => l.component === 'unet'));
+    modelPath =
+      loras && touchesUnet
+        ? mergedGraph(compiled, 'unet', loras.weights, loras.set, load.cacheDir).modelPath
+        : compiled.modelPath;
+  } finally {
+    ck.close();
+  }
+  return new Unet(cfg, await OrtSession.create(modelPath, load.session), unetSkipCount(cfg));
+}
+
 /**
  * Adds control to a loaded base model: its UNet compiled again with residual inputs (a second session on
- * the same weights; the graph is cached like every other) and the ControlNet at `controlnetPath`.
- * `dispose` closes only what this opened; the base model stays with its owner.
+ * the same weights, LoRA-merged like the base model's when `loras` is given) and the ControlNet at
+ * `controlnetPath`. `dispose` closes only what this opened; the base model stays with its owner.
  */
 export async function openControlledModel(
   base: SdModel,
   basePath: string,
   controlnetPath: string,
   load: LoadOptions & { cacheDir: string },
+  loras?: ControlLoras,
 ): Promise<{ model: ControlledSdModel; dispose(): Promise<void> }> {
   const controlnet = await loadControlNet(controlnetPath, { cacheDir: load.cacheDir, session: load.session });
-  let parts: Awaited<ReturnType<typeof loadParts>> | undefined;
+  let controlUnet: Unet;
   try {
     assertControlNetFits(controlnet.config, base.unet.config);
-    parts = await loadParts(basePath, {
-      ...load,
-      components: ['unet'],
-      unet: { ...load.unet, controlResiduals: true },
-    });
-    if (!parts.unet) throw new Error(`${basePath}: no UNet`);
+    controlUnet = await openControlUnet(basePath, base.unet.config, load, loras);
   } catch (e) {
-    await Promise.all([controlnet.dispose(), parts?.dispose()]);
+    await controlnet.dispose();
     throw e;
   }
-  const p = parts;
+  const unet = controlUnet;
   return {
-    model: { ...base, controlUnet: p.unet as Unet, controlnet },
+    model: { ...base, controlUnet: unet, controlnet },
     dispose: async () => {
-      await Promise.all([controlnet.dispose(), p.dispose()]);
+      await Promise.all([controlnet.dispose(), unet.dispose()]);
     },
   };
 }

@@ -1,15 +1,22 @@
 // The ControlNet pipeline against refs/controlnet.json "pipeline" (StableDiffusionControlNetPipeline, Euler,
 // 4 steps, CFG 7.5, scale 0.8, given initial latents), plus img2img-with-control and the scale's effect.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { readLora } from '../../../src/engine/checkpoint/lora.ts';
+import { SafetensorsFile } from '../../../src/engine/checkpoint/safetensors.ts';
 import type { Tensor } from '../../../src/engine/components.ts';
 import { loadParts } from '../../../src/engine/load.ts';
+import { baseGraphs, loraTargets } from '../../../src/engine/lora-graphs.ts';
 import type { LoadedSdModel } from '../../../src/engine/model-manager.ts';
 import { loadControlNet } from '../../../src/engine/models/controlnet.ts';
 import {
   type ControlledSdModel,
   controlImageBatch,
   controlnetPipeline,
+  openControlUnet,
 } from '../../../src/engine/pipeline/controlnet.ts';
 import { fixturePath } from '../../helpers/fixtures.ts';
 import { MODEL_DIR, type RefTensor, tensor } from './parity.ts';
@@ -151,4 +158,46 @@ test('img2img with control: starts from the encoded input, runs floor(n * streng
     controlnetPipeline(model, { ...request(), width: 64, height: 64 }),
     /control image is 128x128/,
   );
+});
+
+test('LoRA under control: the residual-input UNet gets the same merge (refs/lora.json, zero residuals)', async (t) => {
+  const ref = pipelineRef<{
+    lora_scale: number;
+    results: { kohya: { unet_cases: { timestep: number; output: RefTensor }[] } };
+  }>('lora.json');
+  const unetRef = pipelineRef<{ sample: RefTensor; encoder_hidden_states: RefTensor }>('unet.json');
+  const cacheDir = mkdtempSync(join(tmpdir(), 'atelier-cnlora-'));
+  const file = SafetensorsFile.open(fixturePath('sd-reference', 'lora', 'lora_kohya.safetensors'));
+  try {
+    const weights = readLora(file, loraTargets(baseGraphs(MODEL_DIR(), cacheDir)));
+    const unet = await openControlUnet(
+      MODEL_DIR(),
+      base.unet.config,
+      { cacheDir, session: { intraOpThreads: 1 } },
+      { weights: [{ weights, scale: ref.lora_scale }], set: [{ id: 'kohya', scale: ref.lora_scale }] },
+    );
+    try {
+      const sample = tensor(unetRef.sample);
+      const zero = (dims: number[]) => ({ data: new Float32Array(dims.reduce((a, d) => a * d, 1)), dims });
+      const probe = await model.controlnet.residuals(
+        sample,
+        999,
+        tensor(unetRef.encoder_hidden_states),
+        controlImageBatch(controlImage, sample.dims[0]),
+        0,
+      );
+      const control = { down: probe.down.map((r) => zero(r.dims)), mid: zero(probe.mid.dims) };
+      for (const c of ref.results.kohya.unet_cases) {
+        const out = await unet.predict(sample, c.timestep, tensor(unetRef.encoder_hidden_states), control);
+        const d = maxAbsDiff(out.data, tensor(c.output).data);
+        t.diagnostic(`t=${c.timestep}: max |diff| ${d}`);
+        assert.ok(d < 1e-4, `t=${c.timestep}: ${d}`);
+      }
+    } finally {
+      await unet.dispose();
+    }
+  } finally {
+    file.close();
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
 });
