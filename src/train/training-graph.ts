@@ -120,4 +120,4 @@ export function loraLayout(src: TensorSource, lora: LoraSpec): InjectedLora[] {
 }
 
 /** Bump when the training graph (autodiff rules, loss, injection) changes what it emits. */
-export const TRAINING_GRAPH_VERSION = 1;
+export const TRAINING_GRAPH_VERSION = 2;

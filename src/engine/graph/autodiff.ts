@@ -36,6 +36,9 @@ export function appendBackward(g: GraphBuilder, opts: BackwardOptions): Map<stri
     return d;
   };
 
+  const producers = new Map<string, (typeof forward)[number]>();
+  for (const n of forward) for (const o of n.outputs) producers.set(o, n);
+
   const requires = new Set(opts.wrt);
   for (const n of forward) {
     if (NON_DIFFERENTIABLE.has(n.opType)) continue;
@@ -81,6 +84,7 @@ export function appendBackward(g: GraphBuilder, opts: BackwardOptions): Map<stri
       },
       floats: (name) => shapes.floats.get(name),
       needs,
+      producer: (name) => producers.get(name),
     };
     const grads = rule(
       n,

@@ -19,6 +19,8 @@ export interface GradContext {
   floats(name: string): number[] | undefined;
   /** whether input `i` of the node being differentiated needs a gradient */
   needs(i: number): boolean;
+  /** the forward node that produced a value (undefined for inputs, weights, constants) */
+  producer(name: string): NodeSpec | undefined;
 }
 
 /** dy[k] is dL/d(output k); returns dL/d(input i), or undefined where none is needed. */
@@ -52,11 +54,22 @@ export function reduceTo(g: GraphBuilder, grad: string, from: Dims, to: Dims): s
     : summed;
 }
 
-/** swaps the last two axes */
-function transposeLast(g: GraphBuilder, x: string, rank: number): string {
+const swapLastPerm = (rank: number): number[] => {
   const perm = range(0, rank);
   [perm[rank - 2], perm[rank - 1]] = [perm[rank - 1], perm[rank - 2]];
-  return g.op('Transpose', [x], { perm });
+  return perm;
+};
+
+/**
+ * Swaps the last two axes. When `x` itself is such a transpose (a linear layer's Transpose(W)), returns its
+ * input instead: onnxruntime would otherwise constant-fold a second full copy of every weight.
+ */
+function transposeLast(ctx: GradContext, x: string, rank: number): string {
+  const perm = swapLastPerm(rank);
+  const p = ctx.producer(x);
+  if (p?.opType === 'Transpose' && (p.attrs?.perm as number[] | undefined)?.join(',') === perm.join(','))
+    return p.inputs[0];
+  return ctx.g.op('Transpose', [x], { perm });
 }
 
 const unary =
@@ -164,17 +177,17 @@ export const GRAD_RULES: Record<string, GradRule> = {
     ];
   },
 
-  MatMul: (n, [dy], { g, dims, needs }) => {
+  MatMul: (n, [dy], ctx) => {
+    const { g, dims, needs } = ctx;
     const [a, b] = n.inputs;
     const da = dims(a);
     const db = dims(b);
-    const y = dims(n.outputs[0]);
-    const batch = y.slice(0, -2);
+    const batch = dims(n.outputs[0]).slice(0, -2);
     return [
       needs(0)
         ? reduceTo(
             g,
-            g.op('MatMul', [dy as string, transposeLast(g, b, db.length)]),
+            g.op('MatMul', [dy as string, transposeLast(ctx, b, db.length)]),
             [...batch, da[da.length - 2], da[da.length - 1]],
             da,
           )
@@ -182,7 +195,7 @@ export const GRAD_RULES: Record<string, GradRule> = {
       needs(1)
         ? reduceTo(
             g,
-            g.op('MatMul', [transposeLast(g, a, da.length), dy as string]),
+            g.op('MatMul', [transposeLast(ctx, a, da.length), dy as string]),
             [...batch, db[db.length - 2], db[db.length - 1]],
             db,
           )
