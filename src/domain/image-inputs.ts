@@ -32,6 +32,8 @@ export function decodeDataUrl(s: string): Buffer | null {
 export interface ImageSources {
   buffers: { field: string; data: Buffer }[];
   urls: string[];
+  /** the request field each entry of `urls` came from (`images.2`, `image_urls.0`), for 422s that name it */
+  urlFields: string[];
 }
 
 const asList = (v: unknown): unknown[] =>
@@ -45,21 +47,26 @@ export function imageUrlsAsText(v: unknown): unknown {
 
 /** Split `images` / `image_urls` entries into raw bytes to check now and URLs to download later. */
 export function collectImageSources(images: unknown, imageUrls: unknown): ImageSources {
-  const out: ImageSources = { buffers: [], urls: [] };
+  const out: ImageSources = { buffers: [], urls: [], urlFields: [] };
   const errors: Record<string, string[]> = {};
   asList(images).forEach((v, i) => {
     const field = `images.${i}`;
     if (isUploadedFile(v)) out.buffers.push({ field, data: v.data });
-    else if (typeof v === 'string' && /^https?:\/\//i.test(v)) out.urls.push(v);
-    else if (typeof v === 'string' && decodeDataUrl(v)) out.buffers.push({ field, data: decodeDataUrl(v)! });
+    else if (typeof v === 'string' && /^https?:\/\//i.test(v)) {
+      out.urls.push(v);
+      out.urlFields.push(field);
+    } else if (typeof v === 'string' && decodeDataUrl(v))
+      out.buffers.push({ field, data: decodeDataUrl(v)! });
     else if (v !== '')
       (errors[field] ??= []).push('must be an image file, a base64 data URL or an http(s) URL');
   });
   asList(imageUrls).forEach((v, i) => {
     const s = (isUploadedFile(v) ? v.data.toString('utf8') : String(v)).trim();
     if (s === '') return;
-    if (/^https?:\/\//i.test(s) && URL.canParse(s)) out.urls.push(s);
-    else (errors[`image_urls.${i}`] ??= []).push('must be an http(s) URL');
+    if (/^https?:\/\//i.test(s) && URL.canParse(s)) {
+      out.urls.push(s);
+      out.urlFields.push(`image_urls.${i}`);
+    } else (errors[`image_urls.${i}`] ??= []).push('must be an http(s) URL');
   });
   if (Object.keys(errors).length) throw validationError(errors);
   return out;

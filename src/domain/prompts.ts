@@ -46,7 +46,11 @@ export async function validatePrompt(
     mask_image: files.mask,
   });
   if ('errors' in check) throw new AppError('capability_missing', undefined, check.errors);
-  await checkCallback(svc, 'callback', params.callback);
+  // Every URL the job will fetch or call is checked now: a private target is a 422 naming its field.
+  for (const f of ['callback', 'input_image_url', 'mask_image_url'] as const) {
+    const url = (params as Record<string, unknown>)[f];
+    await checkCallback(svc, f, typeof url === 'string' ? url : undefined);
+  }
   return { params, notes: check.notes, files };
 }
 

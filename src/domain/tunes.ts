@@ -26,6 +26,7 @@ export function defaultBranch(svc: Services): string {
   return svc.config.defaultBranch ?? installedBranches(svc.engines)[0] ?? 'fast';
 }
 
+/** Checks any URL the server will fetch or call later (callbacks, image URLs) against the outbound policy. */
 export async function checkCallback(svc: Services, field: string, url: string | undefined): Promise<void> {
   if (!url) return;
   try {
@@ -37,6 +38,11 @@ export async function checkCallback(svc: Services, field: string, url: string | 
       throw validationError({ [field]: [`is not allowed: ${e.message}`] });
   }
 }
+
+const stringField = (o: object, key: string): string | undefined => {
+  const v = (o as Record<string, unknown>)[key];
+  return typeof v === 'string' ? v : undefined;
+};
 
 export interface CreateTuneResult {
   tune: Tune;
@@ -97,7 +103,10 @@ export async function createTune(
   validatePromptsAttributes(svc, input, branch, token);
   await checkCallback(svc, 'callback', input.callback);
   for (const [i, p] of (input.prompts_attributes ?? []).entries())
-    await checkCallback(svc, `prompts_attributes.${i}.callback`, p.callback);
+    for (const f of ['callback', 'input_image_url', 'mask_image_url'] as const)
+      await checkCallback(svc, `prompts_attributes.${i}.${f}`, stringField(p, f));
+  // Image URLs are fetched later by the training job; a target the policy refuses is a 422 now, not a failed tune.
+  for (const [i, url] of sources.urls.entries()) await checkCallback(svc, sources.urlFields[i], url);
 
   // Decode and clean every uploaded image before anything is written: a bad file stores nothing.
   const limits = { maxBytes: svc.config.uploadMaxFileBytes, maxPixels: svc.config.imageMaxPixels };
