@@ -64,7 +64,11 @@ export class S3BlobStore implements BlobStore {
 
   async put(key: string, data: Buffer): Promise<void> {
     // A PUT replaces the object atomically: a reader sees the old or the new bytes, never half of them.
-    const res = await this.send(this.url(key), { method: 'PUT', body: data }, (s) => s === 200);
+    const res = await this.send(
+      this.url(key),
+      { method: 'PUT', body: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) },
+      (s) => s === 200,
+    );
     await res.arrayBuffer();
   }
 
