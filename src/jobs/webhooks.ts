@@ -2,6 +2,7 @@
 // It runs beside the job worker, never inside a job, so a slow or dead receiver cannot block generation; each
 // delivery is retried with backoff and jitter (retryDelayMs) until delivered or older than MAX_DELIVERY_AGE_MS.
 import type { Services } from '../domain/context.ts';
+import { redact } from '../net/guarded-fetch.ts';
 import { getAccount } from '../store/accounts.ts';
 import { nowIso } from '../store/db.ts';
 import type { WebhookDelivery } from '../store/schema.ts';
@@ -94,7 +95,7 @@ export class WebhookDispatcher {
     const nextAttemptAt = ok || tooOld ? null : nowIso(Date.now() + delay);
     if (!ok)
       this.svc.log.warn(
-        { delivery: d.id, url: d.url, error, retry: nextAttemptAt },
+        { delivery: d.id, url: redact(d.url), error, retry: nextAttemptAt }, // query may hold a secret
         'callback delivery failed',
       );
     await recordDeliveryAttempt(this.svc.db, d.id, { ok, status, error, nextAttemptAt });

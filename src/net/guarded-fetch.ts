@@ -394,7 +394,8 @@ function withoutCredentials(h: Record<string, string>): Record<string, string> {
 }
 
 /** URL for messages and logs: no userinfo, no query string (callback URLs carry secrets, CLIENTS.md item 30). */
-function redact(url: URL | string): string {
+/** The URL without its query (callback secrets such as webhook_secret= live there) or credentials, for logs. */
+export function redact(url: URL | string): string {
   try {
     const u = typeof url === 'string' ? new URL(url) : url;
     return `${u.protocol}//${u.host}${u.pathname}${u.search ? '?…' : ''}`;
