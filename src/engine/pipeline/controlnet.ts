@@ -17,6 +17,7 @@ import { type LoraSetIdentity, mergedGraph } from '../lora-graphs.ts';
 import { type ControlNet, type ControlNetConfig, loadControlNet } from '../models/controlnet.ts';
 import { buildUnetGraph, type UnetConfig, unetSkipCount } from '../models/unet.ts';
 import { OrtSession } from '../ort.ts';
+import { preprocessControlImage } from '../preprocess/index.ts';
 import { img2imgLatents, img2imgStart } from '../schedulers/index.ts';
 import { encodeConditioning } from './conditioning.ts';
 import { type GuidedDenoiser, guidanceEnabled, guidanceStates, repeatBatch } from './guidance.ts';
@@ -232,4 +233,50 @@ export async function controlnetPipeline(
     sampler: name,
     steps,
   };
+}
+
+/** What a generation with control needs beyond GenerateOptions; plain data (can cross a worker boundary). */
+export interface ControlRequest {
+  /** the Astria controlnet type (preprocessor choice) */
+  type: string;
+  /** ConditioningStatus.controlnetPath */
+  controlnetPath: string;
+  /** ConditioningStatus.annotatorDir (network types) */
+  annotatorDir?: string;
+  /** controlnet_conditioning_scale; undefined = DEFAULT_CONTROLNET_CONDITIONING_SCALE */
+  scale?: number;
+  /** controlnet_txt2img */
+  txt2img: boolean;
+}
+
+/**
+ * The whole controlled generation for a generator or pipeline runner: preprocess the input image into the
+ * control image, open the residual-input UNet (+ LoRAs) and the ControlNet beside `base`, run, close them.
+ */
+export async function generateWithControl(
+  base: SdModel,
+  basePath: string,
+  control: ControlRequest,
+  opts: GenerateOptions,
+  load: LoadOptions & { cacheDir: string },
+  loras?: ControlLoras,
+): Promise<PipelineOutput> {
+  if (!opts.initImage) throw new Error(`controlnet "${control.type}" needs an input image`);
+  const controlImage = await preprocessControlImage(control.type, opts.initImage, {
+    annotatorDir: control.annotatorDir,
+    session: load.session,
+  });
+  const controlled = await openControlledModel(base, basePath, control.controlnetPath, load, loras);
+  try {
+    return await controlnetPipeline(controlled.model, {
+      ...opts,
+      // txt2img with control: the input image is only the control image
+      initImage: control.txt2img ? undefined : opts.initImage,
+      controlImage,
+      conditioningScale: control.scale ?? DEFAULT_CONTROLNET_CONDITIONING_SCALE,
+      txt2img: control.txt2img,
+    });
+  } finally {
+    await controlled.dispose();
+  }
 }

@@ -1,8 +1,8 @@
 // End to end per implemented controlnet type, on the tiny random-weight fixture model: install the fixture
 // ControlNet into a temporary models dir as that type (plus a tiny ONNX annotator written here for a network
 // type), ask the availability registry for it, preprocess an input image, open the controlled model and run
-// the pipeline both ways (controlnet_txt2img true and false). What SdGenerator will do once wired
-// (docs/conditioning.md "Wiring").
+// the pipeline both ways (controlnet_txt2img true and false) through generateWithControl, the entry point the
+// generator will call once wired (docs/conditioning.md "Wiring").
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,11 +16,7 @@ import {
 } from '../../../src/engine/conditioning.ts';
 import { GraphBuilder } from '../../../src/engine/graph/builder.ts';
 import type { LoadedSdModel } from '../../../src/engine/model-manager.ts';
-import {
-  assertControlNetFits,
-  controlnetPipeline,
-  openControlledModel,
-} from '../../../src/engine/pipeline/controlnet.ts';
+import { assertControlNetFits, generateWithControl } from '../../../src/engine/pipeline/controlnet.ts';
 import { preprocessControlImage } from '../../../src/engine/preprocess/index.ts';
 import { fixturePath } from '../../helpers/fixtures.ts';
 import { MODEL_DIR } from './parity.ts';
@@ -79,49 +75,44 @@ describe('controlnet end to end on the tiny model', () => {
       const status = conditioningAvailability(modelsDir).find((s) => s.type === type);
       assert.ok(status?.available, `${type} should be available: ${status?.reason}`);
       const input = picture();
-      const control = await preprocessControlImage(type, input, { annotatorDir: status.annotatorDir });
-      assert.deepEqual(control.dims, [1, 128, 128, 3]);
-      if (type === 'canny') assert.ok(control.data.some((v) => v === 1) && control.data.some((v) => v === 0));
-      if (type === 'qr') assert.deepEqual([...control.data], [...input.data]);
-      if (type === 'tile') assert.ok(maxAbsDiff(control.data, input.data) > 0.05);
-      const { model, dispose } = await openControlledModel(
-        base,
-        MODEL_DIR(),
-        status.controlnetPath as string,
-        {
-          cacheDir: GRAPH_CACHE,
-          session: { intraOpThreads: 1 },
-        },
-      );
-      try {
-        const req = {
-          text: 'a photo of a cat',
-          negativePrompt: '',
-          numImages: 2,
-          width: 128,
-          height: 128,
-          seed: 7,
-          steps: 2,
-          cfgScale: 5,
-          sampler: 'euler_a' as const,
-          controlImage: control,
-          conditioningScale: 0.8,
-          initImage: input,
-          denoisingStrength: 0.75,
-        };
-        const t2i = await controlnetPipeline(model, { ...req, txt2img: true });
-        const i2i = await controlnetPipeline(model, { ...req, txt2img: false });
-        assert.deepEqual(t2i.images.dims, [2, 128, 128, 3]);
-        assert.equal(t2i.stepLatents.length, 2);
-        assert.equal(i2i.stepLatents.length, 1); // floor(2 * 0.75)
-        for (const out of [t2i, i2i]) for (const v of out.images.data) assert.ok(v >= 0 && v <= 1);
-        assert.ok(maxAbsDiff(t2i.images.data, i2i.images.data) > 1e-2);
-        // the control image steers the result
-        const uncontrolled = await controlnetPipeline(model, { ...req, txt2img: true, conditioningScale: 0 });
-        assert.ok(maxAbsDiff(t2i.images.data, uncontrolled.images.data) > 1e-3);
-      } finally {
-        await dispose();
-      }
+      const controlImage = await preprocessControlImage(type, input, { annotatorDir: status.annotatorDir });
+      assert.deepEqual(controlImage.dims, [1, 128, 128, 3]);
+      if (type === 'canny')
+        assert.ok(controlImage.data.some((v) => v === 1) && controlImage.data.some((v) => v === 0));
+      if (type === 'qr') assert.deepEqual([...controlImage.data], [...input.data]);
+      if (type === 'tile') assert.ok(maxAbsDiff(controlImage.data, input.data) > 0.05);
+      const load = { cacheDir: GRAPH_CACHE, session: { intraOpThreads: 1 } };
+      const req = {
+        text: 'a photo of a cat',
+        negativePrompt: '',
+        numImages: 2,
+        width: 128,
+        height: 128,
+        seed: 7,
+        steps: 2,
+        cfgScale: 5,
+        sampler: 'euler_a' as const,
+        initImage: input,
+        denoisingStrength: 0.75,
+      };
+      const control = {
+        type,
+        controlnetPath: status.controlnetPath as string,
+        annotatorDir: status.annotatorDir,
+        scale: 0.8,
+      };
+      const run = (txt2img: boolean, scale = 0.8) =>
+        generateWithControl(base, MODEL_DIR(), { ...control, txt2img, scale }, req, load);
+      const t2i = await run(true);
+      const i2i = await run(false);
+      assert.deepEqual(t2i.images.dims, [2, 128, 128, 3]);
+      assert.equal(t2i.stepLatents.length, 2);
+      assert.equal(i2i.stepLatents.length, 1); // floor(2 * 0.75)
+      for (const out of [t2i, i2i]) for (const v of out.images.data) assert.ok(v >= 0 && v <= 1);
+      assert.ok(maxAbsDiff(t2i.images.data, i2i.images.data) > 1e-2);
+      // the control image steers the result
+      const uncontrolled = await run(true, 0);
+      assert.ok(maxAbsDiff(t2i.images.data, uncontrolled.images.data) > 1e-3);
     });
   }
 
