@@ -76,7 +76,12 @@ test('CLIENTS.md #1: Bearer auth with any header-name and scheme case; 401 JSON 
     });
     assert.equal(r.status, 200, `${name}: ${scheme}`);
   }
-  for (const headers of [{}, { authorization: 'Bearer nope' }, { authorization: live.h.keyCompat }]) {
+  const bad: Record<string, string>[] = [
+    {},
+    { authorization: 'Bearer nope' },
+    { authorization: live.h.keyCompat },
+  ];
+  for (const headers of bad) {
     const r = await call('GET', '/tunes', { key: null, headers });
     assert.equal(r.status, 401);
     assert.ok(isJson(r));
