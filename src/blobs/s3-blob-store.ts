@@ -66,7 +66,7 @@ export class S3BlobStore implements BlobStore {
     // A PUT replaces the object atomically: a reader sees the old or the new bytes, never half of them.
     const res = await this.send(
       this.url(key),
-      { method: 'PUT', body: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) },
+      { method: 'PUT', body: new Uint8Array(data) },
       (s) => s === 200,
     );
     await res.arrayBuffer();
@@ -127,4 +127,32 @@ export class S3BlobStore implements BlobStore {
     if (/<Error>/.test(xml))
       throw new Error(`S3 delete of ${fullKeys.length} keys reported errors: ${xml.slice(0, 300)}`);
   }
+}
+
+/** The S3 settings of the configuration (ATELIER_S3_*), or an error naming what is missing. */
+export function s3OptionsFromConfig(c: {
+  s3Endpoint?: string;
+  s3Bucket?: string;
+  s3Region: string;
+  s3AccessKeyId?: string;
+  s3SecretAccessKey?: string;
+  s3Prefix?: string;
+}): S3BlobStoreOptions {
+  const missing = [
+    ['ATELIER_S3_ENDPOINT', c.s3Endpoint],
+    ['ATELIER_S3_BUCKET', c.s3Bucket],
+    ['ATELIER_S3_ACCESS_KEY_ID', c.s3AccessKeyId],
+    ['ATELIER_S3_SECRET_ACCESS_KEY', c.s3SecretAccessKey],
+  ]
+    .filter(([, v]) => !v)
+    .map(([k]) => k);
+  if (missing.length) throw new Error(`ATELIER_BLOBS=s3 needs ${missing.join(', ')}`);
+  return {
+    endpoint: c.s3Endpoint!,
+    bucket: c.s3Bucket!,
+    region: c.s3Region,
+    accessKeyId: c.s3AccessKeyId!,
+    secretAccessKey: c.s3SecretAccessKey!,
+    ...(c.s3Prefix && { prefix: c.s3Prefix }),
+  };
 }
