@@ -70,6 +70,28 @@ export const configSchema = z.object({
     .describe('ATELIER_RATE_LIMIT_PER_MINUTE: requests per account per minute (burst as large); 0 = off'),
   webhookPollMs: int(10).default(1000).describe('ATELIER_WEBHOOK_POLL_MS: delivery loop idle interval'),
   webhookConcurrency: int(1, 64).default(4).describe('ATELIER_WEBHOOK_CONCURRENCY: deliveries in flight'),
+  queue: z
+    .enum(['embedded', 'pgboss'])
+    .default('embedded')
+    .describe('ATELIER_QUEUE: job queue; pgboss needs ATELIER_DATABASE_URL (docs/scale-out.md)'),
+  blobs: z
+    .enum(['local', 's3'])
+    .default('local')
+    .describe('ATELIER_BLOBS: file storage; s3 needs ATELIER_S3_*'),
+  s3Endpoint: z
+    .string()
+    .url()
+    .optional()
+    .describe('ATELIER_S3_ENDPOINT: e.g. https://s3.eu-west-1.amazonaws.com'),
+  s3Bucket: z.string().optional().describe('ATELIER_S3_BUCKET'),
+  s3Region: z.string().default('us-east-1').describe('ATELIER_S3_REGION'),
+  s3AccessKeyId: z.string().optional().describe('ATELIER_S3_ACCESS_KEY_ID'),
+  s3SecretAccessKey: z.string().optional().describe('ATELIER_S3_SECRET_ACCESS_KEY'),
+  s3Prefix: z.string().optional().describe('ATELIER_S3_PREFIX: key prefix inside the bucket'),
+  metricsToken: z
+    .string()
+    .optional()
+    .describe('ATELIER_METRICS_TOKEN: bearer token for GET /metrics (unset: loopback callers only)'),
   packsFile: z
     .string()
     .optional()
@@ -107,6 +129,15 @@ const ENV_NAMES: Record<string, string> = {
   rateLimitPerMinute: 'ATELIER_RATE_LIMIT_PER_MINUTE',
   webhookPollMs: 'ATELIER_WEBHOOK_POLL_MS',
   webhookConcurrency: 'ATELIER_WEBHOOK_CONCURRENCY',
+  queue: 'ATELIER_QUEUE',
+  blobs: 'ATELIER_BLOBS',
+  s3Endpoint: 'ATELIER_S3_ENDPOINT',
+  s3Bucket: 'ATELIER_S3_BUCKET',
+  s3Region: 'ATELIER_S3_REGION',
+  s3AccessKeyId: 'ATELIER_S3_ACCESS_KEY_ID',
+  s3SecretAccessKey: 'ATELIER_S3_SECRET_ACCESS_KEY',
+  s3Prefix: 'ATELIER_S3_PREFIX',
+  metricsToken: 'ATELIER_METRICS_TOKEN',
   packsFile: 'ATELIER_PACKS_FILE',
 };
 
