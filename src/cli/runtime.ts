@@ -3,12 +3,13 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { LocalBlobStore } from '../blobs/local-blob-store.ts';
+import { S3BlobStore, s3OptionsFromConfig } from '../blobs/s3-blob-store.ts';
 import { createImageUrlSigner } from '../blobs/signed-urls.ts';
 import { type Config, databaseTarget } from '../config.ts';
 import { JOB_PROMPT, JOB_TRAIN, type Logger, type Services } from '../domain/context.ts';
 import type { Engines } from '../domain/ports.ts';
-import { EmbeddedQueue } from '../jobs/embedded-queue.ts';
 import { FastMockGenerator } from '../jobs/fast-generator.ts';
+import { openConfiguredQueue } from '../jobs/pgboss/select-queue.ts';
 import { promptJob } from '../jobs/prompt-job.ts';
 import { trainJob } from '../jobs/train-job.ts';
 import { WebhookDispatcher } from '../jobs/webhooks.ts';
@@ -106,16 +107,18 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
   };
   let dispatcher: WebhookDispatcher | null = null;
   const log = opts.log ?? consoleLogger(config.logLevel);
-  const blobs = new LocalBlobStore(join(config.dataDir, 'blobs'));
+  const blobs =
+    config.blobs === 's3'
+      ? new S3BlobStore(s3OptionsFromConfig(config))
+      : new LocalBlobStore(join(config.dataDir, 'blobs'));
+  const jobs = await openConfiguredQueue(config, db, [JOB_TRAIN, JOB_PROMPT], (err) =>
+    log.error({ err }, 'queue connection error'),
+  );
   const svc: Services = {
     config,
     db,
     blobs,
-    queue: new EmbeddedQueue(db, {
-      leaseMs: config.jobLeaseMs,
-      maxAttempts: config.jobMaxAttempts,
-      retryBaseMs: config.jobRetryBaseMs,
-    }),
+    queue: jobs.queue,
     engines: opts.engines ?? (await installedEngines(config, { db, blobs }, log)),
     signer: createImageUrlSigner(secret, config.publicBaseUrl, config.imageUrlTtlSec),
     outbound: {
@@ -156,6 +159,7 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     async close() {
       await worker?.stop();
       await dispatcher?.stop();
+      await jobs.close();
       await db.destroy();
     },
   };
