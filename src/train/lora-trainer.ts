@@ -218,7 +218,7 @@ export class LoraTrainer implements Trainer {
         weights: readFileSync(out),
         notes: [
           ...ignored,
-          `LoRA rank ${o.rank} alpha ${o.alpha} on ${first.loras.length} attention projections, ${steps} steps` +
+          `LoRA rank ${o.rank} alpha ${o.alpha} on ${first.loras.length} linear layers, ${steps} steps` +
             `${resumedAt ? ` (resumed at step ${resumedAt})` : ''}, ${images.length} images, final loss ${state.lastLoss.toFixed(4)}`,
         ],
       };
