@@ -65,6 +65,12 @@ export const configSchema = z.object({
   outboundMaxBytes: int(1024)
     .default(25 * 1024 * 1024)
     .describe('ATELIER_OUTBOUND_MAX_BYTES'),
+  httpRequestTimeoutMs: int(1000)
+    .default(300_000)
+    .describe('ATELIER_HTTP_REQUEST_TIMEOUT_MS: whole request (headers and body) must arrive within this'),
+  httpIdleTimeoutMs: int(1000)
+    .default(60_000)
+    .describe('ATELIER_HTTP_IDLE_TIMEOUT_MS: a connection that sends or receives nothing this long is closed'),
   rateLimitPerMinute: int(0)
     .default(600)
     .describe('ATELIER_RATE_LIMIT_PER_MINUTE: requests per account per minute (burst as large); 0 = off'),
@@ -126,6 +132,8 @@ const ENV_NAMES: Record<string, string> = {
   outboundAllowPrivate: 'ATELIER_OUTBOUND_ALLOW_PRIVATE',
   outboundTimeoutMs: 'ATELIER_OUTBOUND_TIMEOUT_MS',
   outboundMaxBytes: 'ATELIER_OUTBOUND_MAX_BYTES',
+  httpRequestTimeoutMs: 'ATELIER_HTTP_REQUEST_TIMEOUT_MS',
+  httpIdleTimeoutMs: 'ATELIER_HTTP_IDLE_TIMEOUT_MS',
   rateLimitPerMinute: 'ATELIER_RATE_LIMIT_PER_MINUTE',
   webhookPollMs: 'ATELIER_WEBHOOK_POLL_MS',
   webhookConcurrency: 'ATELIER_WEBHOOK_CONCURRENCY',
