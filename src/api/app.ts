@@ -29,6 +29,17 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   const app = Fastify({
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
     bodyLimit: config.bodyMaxBytes,
+    // Slow-loris bounds: a client trickling bytes is cut off when the whole request has not arrived in time, and
+    // a silent socket is closed. requestTimeout covers receiving the request only, so SSE streams are unaffected
+    // (they write a keepalive well within the idle timeout).
+    requestTimeout: config.httpRequestTimeoutMs,
+    connectionTimeout: config.httpIdleTimeoutMs,
+    // Node checks those deadlines every connectionsCheckingInterval (30 s by default) and enforces headersTimeout
+    // (60 s) separately: keep both in proportion to the request deadline.
+    http: {
+      headersTimeout: Math.min(60_000, config.httpRequestTimeoutMs),
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, config.httpRequestTimeoutMs / 10)),
+    },
     genReqId: () => `req_${randomBytes(8).toString('hex')}`,
     rewriteUrl: (req) => normalizeUrl(req.url ?? '/'),
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true },
