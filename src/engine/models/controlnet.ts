@@ -511,6 +511,91 @@ export function controlNetTensorShapes(cfg: ControlNetConfig): Map<string, numbe
   return s;
 }
 
+/**
+ * Multiply-add FLOPs (2 per MAC) of one ControlNet evaluation at latent size h x w (control image 8h x 8w),
+ * counted like unetFlops: convolutions, linear layers and the two attention products.
+ */
+export function controlNetFlops(
+  cfg: ControlNetConfig,
+  batch: number,
+  h: number,
+  w: number,
+  tokens = 77,
+): number {
+  const shapes = controlNetTensorShapes(cfg);
+  let flops = 0;
+  const conv = (name: string, hw: number) => {
+    const [o, i, kh, kw] = shapes.get(`${name}.weight`) as number[];
+    flops += 2 * o * i * (kh ?? 1) * (kw ?? 1) * hw;
+  };
+  // control-image embedding: full image resolution, halved by each strided conv
+  const emb = cfg.conditioningEmbeddingOutChannels;
+  let ehw = 64 * h * w;
+  conv('controlnet_cond_embedding.conv_in', ehw);
+  for (let i = 0; i < emb.length - 1; i++) {
+    conv(`controlnet_cond_embedding.blocks.${2 * i}`, ehw);
+    ehw /= 4;
+    conv(`controlnet_cond_embedding.blocks.${2 * i + 1}`, ehw);
+  }
+  conv('controlnet_cond_embedding.conv_out', ehw);
+  const transformer = (p: string, c: number, hw: number) => {
+    conv(`${p}.proj_in`, hw);
+    conv(`${p}.proj_out`, hw);
+    for (let b = 0; b < cfg.transformerLayersPerBlock; b++) {
+      flops += 2 * hw * 18 * c * c + 4 * tokens * c * cfg.crossAttentionDim; // q,k,v,out (self) + q,out (cross) + GEGLU
+      flops += 4 * hw * hw * c + 4 * hw * tokens * c;
+    }
+  };
+  const resnet = (p: string, hw: number) => {
+    conv(`${p}.conv1`, hw);
+    conv(`${p}.conv2`, hw);
+    if (shapes.has(`${p}.conv_shortcut.weight`)) conv(`${p}.conv_shortcut`, hw);
+  };
+  let hw = h * w;
+  conv('conv_in', hw);
+  let k = 0;
+  conv(`controlnet_down_blocks.${k++}`, hw);
+  cfg.blockOutChannels.forEach((c, i) => {
+    for (let j = 0; j < cfg.layersPerBlock; j++) {
+      resnet(`down_blocks.${i}.resnets.${j}`, hw);
+      if (cfg.downBlockTypes[i] === 'CrossAttnDownBlock2D')
+        transformer(`down_blocks.${i}.attentions.${j}`, c, hw);
+      conv(`controlnet_down_blocks.${k++}`, hw);
+    }
+    if (i < cfg.blockOutChannels.length - 1) {
+      hw /= 4;
+      conv(`down_blocks.${i}.downsamplers.0.conv`, hw);
+      conv(`controlnet_down_blocks.${k++}`, hw);
+    }
+  });
+  const last = cfg.blockOutChannels[cfg.blockOutChannels.length - 1];
+  resnet('mid_block.resnets.0', hw);
+  transformer('mid_block.attentions.0', last, hw);
+  resnet('mid_block.resnets.1', hw);
+  conv('controlnet_mid_block', hw);
+  return flops * batch;
+}
+
+/** The SD 1.5 ControlNet configuration (lllyasviel/control_v11p_sd15_*). */
+export const SD15_CONTROLNET: ControlNetConfig = {
+  inChannels: 4,
+  conditioningChannels: 3,
+  conditioningEmbeddingOutChannels: [16, 32, 96, 256],
+  channelOrder: 'rgb',
+  globalPoolConditions: false,
+  blockOutChannels: [320, 640, 1280, 1280],
+  layersPerBlock: 2,
+  downBlockTypes: ['CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'CrossAttnDownBlock2D', 'DownBlock2D'],
+  crossAttentionDim: 768,
+  headCounts: [8, 8, 8, 8],
+  transformerLayersPerBlock: 1,
+  useLinearProjection: false,
+  normNumGroups: 32,
+  normEps: 1e-5,
+  flipSinToCos: true,
+  freqShift: 0,
+};
+
 // ---- runtime -------------------------------------------------------------------------------------------
 
 export interface ControlNetResiduals {

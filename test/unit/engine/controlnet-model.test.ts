@@ -11,13 +11,16 @@ import { loadParts } from '../../../src/engine/load.ts';
 import {
   type ControlNet,
   controlNetConfigFromJson,
+  controlNetFlops,
   controlNetResidualCount,
   controlNetTensorShapes,
   convertControlNetName,
   detectControlNetConfig,
   loadControlNet,
   openControlNet,
+  SD15_CONTROLNET,
 } from '../../../src/engine/models/controlnet.ts';
+import { SD15_UNET, unetFlops } from '../../../src/engine/models/unet.ts';
 import { fixturePath } from '../../helpers/fixtures.ts';
 import { compare, MODEL_DIR, type RefTensor, refJson, tensor } from './parity.ts';
 
@@ -85,6 +88,19 @@ describe('ControlNet config', () => {
       ['model.diffusion_model.input_blocks.0.0.weight', null],
     ];
     for (const [from, to] of cases) assert.equal(convertControlNetName(from, 8), to, from);
+  });
+
+  it('SD 1.5 sizes: 361 M parameters, about a third of the UNet FLOPs per evaluation', () => {
+    let params = 0;
+    for (const shape of controlNetTensorShapes(SD15_CONTROLNET).values())
+      params += shape.reduce((a, d) => a * d, 1);
+    assert.equal(Math.round(params / 1e6), 361);
+    const ratio = controlNetFlops(SD15_CONTROLNET, 2, 64, 64) / unetFlops(SD15_UNET, 2, 64, 64);
+    assert.ok(ratio > 0.3 && ratio < 0.4, `ratio ${ratio}`);
+    assert.equal(
+      controlNetFlops(SD15_CONTROLNET, 4, 64, 64),
+      2 * controlNetFlops(SD15_CONTROLNET, 2, 64, 64),
+    );
   });
 
   it('reads a config.json through controlNetConfigFromJson and refuses other classes', () => {
