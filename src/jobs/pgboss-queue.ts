@@ -271,6 +271,17 @@ export class PgBossQueue implements JobQueue {
     return rows.map((r) => ({ type: typeOf(r.name), state: r.state, count: Number(r.n) }));
   }
 
+  /** Claim-to-completion seconds of the most recently completed jobs (for /metrics). */
+  async recentDurations(limit: number): Promise<{ type: string; seconds: number }[]> {
+    const { rows } = await this.pool.query<{ name: string; seconds: number }>(
+      `select name, extract(epoch from completed_on - started_on)::float8 as seconds from ${this.schema}.job
+       where name like $1 and state = 'completed' and started_on is not null
+       order by completed_on desc limit $2`,
+      [`${QUEUE_PREFIX}%`, limit],
+    );
+    return rows.map((r) => ({ type: typeOf(r.name), seconds: Number(r.seconds) }));
+  }
+
   on(event: 'enqueued', fn: () => void): () => void;
   on(event: 'cancel', fn: (jobIds: number[]) => void): () => void;
   on(event: string, fn: (...args: never[]) => void): () => void {
