@@ -13,6 +13,7 @@ import { idempotencyPlugin } from './plugins/idempotency.ts';
 import { rateLimitPlugin } from './plugins/rate-limit.ts';
 import { imageRoutes } from './routes/images/images.ts';
 import { inspectRoutes } from './routes/inspect/inspect.ts';
+import { metricsRoutes } from './routes/metrics/metrics.ts';
 import { promptActionRoutes } from './routes/likes/prompt-actions.ts';
 import { packRoutes } from './routes/packs/packs.ts';
 import { promptEventRoutes } from './routes/prompts/events.ts';
@@ -59,6 +60,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(rateLimitPlugin, { perMinute: config.rateLimitPerMinute });
   await app.register(idempotencyPlugin, opts);
   await app.register(systemRoutes, opts);
+  await app.register(metricsRoutes, opts);
   await app.register(tuneRoutes, opts);
   await app.register(promptRoutes, opts);
   await app.register(promptEventRoutes, opts);
