@@ -269,4 +269,4 @@ export const OPTIONAL_OPERATION_IDS = new Set(['tuneEvents', 'promptEvents']);
 
 /** Non-API routes a server may also register (the dashboard's pages and assets): not part of the document. */
 export const NON_API_PATH_PREFIXES = ['/ui', '/assets'];
-export const NON_API_PATHS = new Set(['/']);
+export const NON_API_PATHS = new Set(['/', '/metrics']); // /metrics: Prometheus text for scrapers, not an API operation
