@@ -4,7 +4,8 @@
 // A pack run can carry `prompts_callback`, POSTed once with every prompt when all of them are final.
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { presentPrompt } from '../api/presenters/prompt.ts';
 import { nowIso } from '../store/db.ts';
@@ -141,22 +142,26 @@ export async function createPack(svc: Services, actor: Actor, raw: Record<string
   return packsSql.insertPack(svc.db, actor.accountId, fields, prompts);
 }
 
+const PACK_FILE_EXTENSIONS = ['.json', '.yaml', '.yml'];
+
 /**
- * Load gallery packs from a JSON file (or every `*.json` of a folder): `{"packs": [<definition>, …]}` or a bare array. Each pack is keyed by its
- * slug (required here), so loading the file again updates the packs in place. Returns the loaded slugs.
+ * Load gallery packs from a JSON or YAML file (or every `*.json`/`*.yaml`/`*.yml` of a folder, in name order):
+ * `{"packs": [<definition>, …]}` or a bare list. Each pack is keyed by its slug (required here), so loading the file
+ * again updates the packs in place. Returns the loaded slugs.
  */
 export async function loadPacksFile(db: Services['db'], file: string): Promise<string[]> {
   if (statSync(file).isDirectory()) {
     const loaded: string[] = [];
     for (const name of readdirSync(file)
-      .filter((n) => n.endsWith('.json'))
+      .filter((n) => PACK_FILE_EXTENSIONS.includes(extname(n).toLowerCase()))
       .sort())
       loaded.push(...(await loadPacksFile(db, join(file, name))));
     return loaded;
   }
   let doc: unknown;
   try {
-    doc = JSON.parse(readFileSync(file, 'utf8'));
+    const text = readFileSync(file, 'utf8');
+    doc = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
   } catch (e) {
     throw new Error(`packs file ${file}: ${(e as Error).message}`);
   }

@@ -68,6 +68,32 @@ test('loading the file again updates packs in place (same ids); a bad template n
   await assert.rejects(loadPacksFile(h.rt.svc.db, file), /prompts\.man\.0\.text.*ohwx/);
 });
 
+test('a YAML packs file loads like JSON', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'packs-yaml-'));
+  writeFileSync(
+    join(dir, 'pets.yaml'),
+    [
+      'packs:',
+      '  - slug: yaml-pets',
+      '    title: Pets from YAML',
+      '    prompts:',
+      '      cat:',
+      '        - ohwx cat on a windowsill, morning light',
+      '        - text: ohwx cat in a garden',
+      '          num_images: 2',
+    ].join('\n'),
+  );
+  assert.deepEqual(await loadPacksFile(h.rt.svc.db, dir), ['yaml-pets']);
+  const p = (await h.req({ method: 'GET', url: '/p/yaml-pets' })).json();
+  assert.deepEqual(
+    p.prompts_per_class.cat.map((t: Json) => [t.text, t.num_images]),
+    [
+      ['ohwx cat on a windowsill, morning light', undefined],
+      ['ohwx cat in a garden', 2],
+    ],
+  );
+});
+
 test("GET /packs lists only the caller's packs; POST /packs creates one (201) with a derived slug", async () => {
   assert.deepEqual((await h.req({ method: 'GET', url: '/packs', key: h.keyB })).json(), []);
   const r = await h.req({
