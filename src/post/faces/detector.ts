@@ -121,3 +121,17 @@ export async function createFaceDetector(opts: FaceDetectorOptions = {}): Promis
     dispose: () => session.dispose(),
   };
 }
+
+let shared: Promise<FaceDetector> | null = null;
+
+/**
+ * One detector per process with the default options, created on first use (graph compiled once per cache
+ * directory, ~1 s session start). A failed start is not cached, so a later call retries.
+ */
+export function sharedFaceDetector(): Promise<FaceDetector> {
+  shared ??= createFaceDetector().catch((e: unknown) => {
+    shared = null;
+    throw e;
+  });
+  return shared;
+}
