@@ -126,6 +126,11 @@ export function findControlNetCheckpoint(dir: string): string | undefined {
   if (weights.length === 1) return join(dir, weights[0]);
   if (weights.length > 1)
     throw new Error(`${dir}: ${weights.length} .safetensors files (${weights.join(', ')}); keep exactly one`);
+  const pickled = names.filter((n) => /\.(pth|ckpt|bin|pt)$/.test(n));
+  if (pickled.length)
+    throw new Error(
+      `${dir}: ${pickled.join(', ')} is a pickled checkpoint, which is never loaded; convert it to .safetensors`,
+    );
   return undefined;
 }
 

@@ -99,6 +99,10 @@ describe('conditioningAvailability', () => {
     writeFileSync(join(d, 'b.safetensors'), '');
     assert.throws(() => findControlNetCheckpoint(d), /keep exactly one/);
     assert.equal(findControlNetCheckpoint(join(modelsDir, 'nothing-here')), undefined);
+    const pth = join(modelsDir, 'pickled');
+    mkdirSync(pth);
+    writeFileSync(join(pth, 'control_sd15_canny.pth'), '');
+    assert.throws(() => findControlNetCheckpoint(pth), /pickled .* convert it to \.safetensors/);
   });
 
   const INSTALLED = new Set(['canny', 'tile', 'lineart']);
