@@ -1,0 +1,315 @@
+// HTTP load on loopback (issue #12): requests/second and p50/p99 latency for GET /tunes/:id/prompts/:id,
+// GET /prompts and POST /tunes/:id/prompts (JSON and multipart) at 1, 16 and 256 concurrent keep-alive
+// connections, against the embedded default (SQLite, in-process worker and dispatcher, rate limit off), each beside
+// a same-run baseline: a bare Fastify route returning a constant. Both servers run in their own child process (this
+// file, started with a role argument); this process is only the load generator. Then 100 000 GETs and the server's
+// RSS before and after (after a forced GC), to show there is no leak.
+//
+// Closed-loop load: each connection sends its next request when the previous answer arrived, so by Little's law
+// mean latency ≈ connections / throughput. Bounded: every scenario runs a fixed time (BENCH_SECONDS) on loopback.
+//   npm run bench -- http-load        BENCH_SECONDS=3 BENCH_LEAK_REQUESTS=100000
+import { type ChildProcess, fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const LEAK_REQUESTS = Number(process.env.BENCH_LEAK_REQUESTS ?? 100_000);
+const CONNECTIONS = [1, 16, 256];
+
+interface Ready {
+  port: number;
+  key?: string;
+  tuneId?: number;
+  promptId?: number;
+}
+
+// ---------------------------------------------------------------- server roles (child processes)
+
+async function serveAtelier(): Promise<Ready> {
+  const { buildApp } = await import('../src/api/app.ts');
+  const { openRuntime } = await import('../src/cli/runtime.ts');
+  const { loadConfig } = await import('../src/config.ts');
+  const { createApiKey } = await import('../src/domain/keys.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'atelier-bench-http-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const config = loadConfig(
+    {
+      dataDir: dir,
+      logLevel: 'silent',
+      rateLimitPerMinute: 0,
+      fastTrainMs: 20,
+      publicBaseUrl: 'http://bench.test',
+    },
+    {},
+  );
+  const rt = await openRuntime(config);
+  const app = await buildApp(config, { svc: rt.svc });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const key = (await createApiKey(rt.svc.db, { account: 'bench' })).key;
+  const port = (app.server.address() as { port: number }).port;
+  // one trained tune and one finished prompt to read
+  const img = `data:image/jpeg;base64,${(await tinyJpeg()).toString('base64')}`;
+  const t = await call(port, key, 'POST', '/tunes', {
+    tune: { title: 'bench', name: 'man', branch: 'fast', images: [img, img, img, img] },
+  });
+  const tuneId = (t.json as { id: number }).id;
+  for (;;) {
+    const r = await call(port, key, 'GET', `/tunes/${tuneId}`);
+    if ((r.json as { trained_at?: string }).trained_at) break;
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  const p = await call(port, key, 'POST', `/tunes/${tuneId}/prompts`, {
+    prompt: { text: 'ohwx man', num_images: 1 },
+  });
+  const promptId = (p.json as { id: number }).id;
+  for (;;) {
+    const r = await call(port, key, 'GET', `/prompts/${promptId}`);
+    if ((r.json as { status?: string }).status === 'completed') break;
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  return { port, key, tuneId, promptId };
+}
+
+async function tinyJpeg(): Promise<Buffer> {
+  const sharp = (await import('sharp')).default;
+  return sharp({ create: { width: 64, height: 64, channels: 3, background: '#c84' } })
+    .jpeg()
+    .toBuffer();
+}
+
+async function serveBare(): Promise<Ready> {
+  const Fastify = (await import('fastify')).default;
+  const app = Fastify({ logger: false });
+  const constant = { id: 1, text: 'ohwx man', status: 'completed' };
+  app.get('/x', async () => constant);
+  app.post('/x', async (req) => ({ ...constant, echo: typeof req.body }));
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return { port: (app.server.address() as { port: number }).port };
+}
+
+if (process.argv[2] === 'serve-atelier' || process.argv[2] === 'serve-bare') {
+  const ready = await (process.argv[2] === 'serve-atelier' ? serveAtelier() : serveBare());
+  let peakRss = process.memoryUsage().rss;
+  setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }, 50).unref();
+  process.on('message', (m: string) => {
+    if (m === 'mem') {
+      for (let i = 0; i < 3; i++) globalThis.gc?.();
+      const rss = process.memoryUsage().rss;
+      peakRss = Math.max(peakRss, rss);
+      process.send?.({ rss, heapUsed: process.memoryUsage().heapUsed, peakRss });
+    }
+  });
+  process.send?.(ready);
+}
+
+// ---------------------------------------------------------------- load generator
+
+async function call(
+  port: number,
+  key: string | undefined,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: unknown }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method,
+    headers: {
+      ...(key && { authorization: `Bearer ${key}` }),
+      ...(body !== undefined && { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, json: await res.json() };
+}
+
+interface RequestSpec {
+  method: 'GET' | 'POST';
+  path: string;
+  headers: Record<string, string>;
+  body?: Buffer;
+}
+
+interface Result {
+  requests: number;
+  errors: number;
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+function percentile(sorted: Float64Array, q: number): number {
+  if (!sorted.length) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/** `connections` keep-alive sockets, each looping request → response until the time or request budget is spent. */
+async function load(
+  port: number,
+  spec: RequestSpec,
+  connections: number,
+  budget: { seconds?: number; requests?: number },
+): Promise<Result> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  const latencies: number[] = [];
+  let errors = 0;
+  let issued = 0;
+  const start = performance.now();
+  const end = budget.seconds ? start + budget.seconds * 1000 : Number.POSITIVE_INFINITY;
+  const maxRequests = budget.requests ?? Number.POSITIVE_INFINITY;
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const t0 = performance.now();
+      const req = http.request(
+        { host: '127.0.0.1', port, method: spec.method, path: spec.path, headers: spec.headers, agent },
+        (res) => {
+          res.on('data', () => {});
+          res.on('end', () => {
+            latencies.push(performance.now() - t0);
+            if (res.statusCode === undefined || res.statusCode >= 400) errors++;
+            resolve();
+          });
+        },
+      );
+      req.on('error', () => {
+        errors++;
+        resolve();
+      });
+      req.end(spec.body);
+    });
+  const worker = async () => {
+    while (performance.now() < end && issued < maxRequests) {
+      issued++;
+      await one();
+    }
+  };
+  await Promise.all(Array.from({ length: connections }, worker));
+  const elapsed = (performance.now() - start) / 1000;
+  agent.destroy();
+  const sorted = Float64Array.from(latencies).sort();
+  return {
+    requests: latencies.length,
+    errors,
+    rps: latencies.length / elapsed,
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+  };
+}
+
+async function startServer(role: string): Promise<{ child: ChildProcess; ready: Ready }> {
+  const child = fork(new URL(import.meta.url).pathname, [role], {
+    execArgv: ['--import', 'tsx', '--expose-gc'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const ready = await new Promise<Ready>((resolve, reject) => {
+    child.once('message', (m) => resolve(m as Ready));
+    child.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
+  });
+  return { child, ready };
+}
+
+function memory(child: ChildProcess): Promise<{ rss: number; heapUsed: number; peakRss: number }> {
+  return new Promise((resolve) => {
+    child.once('message', (m) => resolve(m as { rss: number; heapUsed: number; peakRss: number }));
+    child.send('mem');
+  });
+}
+
+function multipartBody(fields: [string, string][]): { body: Buffer; type: string } {
+  const boundary = 'benchBoundary7d1f';
+  const parts = fields.map(
+    ([k, v]) => `--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`,
+  );
+  return {
+    body: Buffer.from(`${parts.join('')}--${boundary}--\r\n`),
+    type: `multipart/form-data; boundary=${boundary}`,
+  };
+}
+
+const fmt = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '-');
+const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MB`;
+
+async function main() {
+  const atelier = await startServer('serve-atelier');
+  const bare = await startServer('serve-bare');
+  const { port, key, tuneId, promptId } = atelier.ready;
+  const auth = { authorization: `Bearer ${key}` };
+  const jsonBody = Buffer.from(JSON.stringify({ prompt: { text: 'ohwx man, bench', num_images: 1 } }));
+  const mp = multipartBody([
+    ['prompt[text]', 'ohwx man, bench'],
+    ['prompt[num_images]', '1'],
+  ]);
+  const bareGet: RequestSpec = { method: 'GET', path: '/x', headers: {} };
+  const barePost: RequestSpec = {
+    method: 'POST',
+    path: '/x',
+    headers: { 'content-type': 'application/json' },
+    body: jsonBody,
+  };
+  const scenarios: { name: string; spec: RequestSpec; baseline: RequestSpec }[] = [
+    {
+      name: 'GET /tunes/:id/prompts/:id',
+      spec: { method: 'GET', path: `/tunes/${tuneId}/prompts/${promptId}`, headers: auth },
+      baseline: bareGet,
+    },
+    { name: 'GET /prompts', spec: { method: 'GET', path: '/prompts', headers: auth }, baseline: bareGet },
+    {
+      name: 'POST /tunes/:id/prompts json',
+      spec: {
+        method: 'POST',
+        path: `/tunes/${tuneId}/prompts`,
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: jsonBody,
+      },
+      baseline: barePost,
+    },
+    {
+      name: 'POST /tunes/:id/prompts multipart',
+      spec: {
+        method: 'POST',
+        path: `/tunes/${tuneId}/prompts`,
+        headers: { ...auth, 'content-type': mp.type },
+        body: mp.body,
+      },
+      baseline: barePost,
+    },
+  ];
+
+  const base0 = await memory(atelier.child);
+  // warm-up, then the memory baseline for the leak check
+  await load(port, scenarios[0].spec, 16, { requests: 5000 });
+  await load(port, scenarios[1].spec, 16, { requests: 2000 });
+  const warm = await memory(atelier.child);
+
+  console.log(
+    `${'scenario'.padEnd(34)} ${'conn'.padStart(4)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'errors'.padStart(6)} | ${'bare req/s'.padStart(10)} ${'p50'.padStart(6)} ${'p99'.padStart(6)} | ratio`,
+  );
+  for (const s of scenarios)
+    for (const c of CONNECTIONS) {
+      const r = await load(port, s.spec, c, { seconds: SECONDS });
+      const b = await load(bare.ready.port, s.baseline, c, { seconds: SECONDS });
+      console.log(
+        `${s.name.padEnd(34)} ${String(c).padStart(4)} ${fmt(r.rps, 0).padStart(8)} ${fmt(r.p50, 2).padStart(7)} ${fmt(r.p99, 2).padStart(7)} ${String(r.errors).padStart(6)} | ${fmt(b.rps, 0).padStart(10)} ${fmt(b.p50, 2).padStart(6)} ${fmt(b.p99, 2).padStart(6)} | ${fmt(r.rps / b.rps, 2)}`,
+      );
+    }
+
+  // Leak check: the same GETs the clients poll with, LEAK_REQUESTS of them, then RSS after a forced GC.
+  const before = await memory(atelier.child);
+  const leak = await load(port, scenarios[0].spec, 16, { requests: LEAK_REQUESTS });
+  const afterLeak = await memory(atelier.child);
+  const bareMem = await memory(bare.child);
+  console.log(
+    `\nmemory (atelier server, RSS after GC): start ${mb(base0.rss)}, after warm-up ${mb(warm.rss)}, ` +
+      `before ${LEAK_REQUESTS} GETs ${mb(before.rss)}, after ${mb(afterLeak.rss)} ` +
+      `(${fmt(((afterLeak.rss - before.rss) / before.rss) * 100)} %; heap ${mb(before.heapUsed)} → ${mb(afterLeak.heapUsed)}), ` +
+      `${leak.errors} errors, peak RSS ${mb(afterLeak.peakRss)}`,
+  );
+  console.log(`memory (bare server): RSS ${mb(bareMem.rss)}, peak ${mb(bareMem.peakRss)}`);
+  atelier.child.kill('SIGTERM');
+  bare.child.kill('SIGTERM');
+}
+
+if (!process.argv[2]) await main();
