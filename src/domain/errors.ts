@@ -22,6 +22,10 @@ export const ERRORS = {
   capability_missing: { statusCode: 422, message: 'This server cannot do what the request asks' },
   rate_limited: { statusCode: 429, message: 'Too many requests' },
   internal: { statusCode: 500, message: 'Internal server error' },
+  storage_unavailable: {
+    statusCode: 503,
+    message: 'Storage is busy or full; nothing was written, retry later',
+  },
 } as const satisfies Record<string, { statusCode: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
