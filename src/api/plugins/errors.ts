@@ -22,6 +22,7 @@ export function toAppError(err: unknown): AppError | null {
   if (err instanceof AppError) return err;
   if (err instanceof BodyShapeError) return new AppError('malformed_body', err.message);
   if (err instanceof ImageRejectedError) return new AppError(BY_STATUS[err.status], err.message);
+  if (isStorageUnavailable(err)) return new AppError('storage_unavailable');
   const fe = err as FastifyError;
   const status = typeof fe?.statusCode === 'number' ? fe.statusCode : 0;
   if (status >= 400 && status < 500 && BY_STATUS[status]) {
@@ -31,9 +32,18 @@ export function toAppError(err: unknown): AppError | null {
   return null;
 }
 
+/** The database locked by another process, or the disk full: the client may retry, no 500 (see docs/errors.md). */
+const STORAGE_CODES = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_FULL', 'ENOSPC', 'EDQUOT']);
+function isStorageUnavailable(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' && STORAGE_CODES.has(code);
+}
+
 export const errorsPlugin = globalPlugin(async (app: FastifyInstance) => {
   app.setErrorHandler((err, req, reply) => {
     const known = toAppError(err);
+    if (known?.code === 'storage_unavailable') req.log.error({ err }, 'storage unavailable');
+    if (known?.code === 'storage_unavailable') reply.header('retry-after', '5');
     if (known) return reply.code(known.statusCode).send(presentError(known, req.id));
     req.log.error({ err }, 'unhandled error');
     return reply.code(500).send(presentError(new AppError('internal'), req.id));
