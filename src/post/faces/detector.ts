@@ -122,16 +122,20 @@ export async function createFaceDetector(opts: FaceDetectorOptions = {}): Promis
   };
 }
 
-let shared: Promise<FaceDetector> | null = null;
+const shared = new Map<number, Promise<FaceDetector>>();
 
 /**
- * One detector per process with the default options, created on first use (graph compiled once per cache
- * directory, ~1 s session start). A failed start is not cached, so a later call retries.
+ * One detector per process and input size (default options otherwise), created on first use (graph compiled
+ * once per cache directory, ~1 s session start). A failed start is not cached, so a later call retries.
  */
-export function sharedFaceDetector(): Promise<FaceDetector> {
-  shared ??= createFaceDetector().catch((e: unknown) => {
-    shared = null;
-    throw e;
-  });
-  return shared;
+export function sharedFaceDetector(inputSize: number = TINY_FACE_DEFAULTS.inputSize): Promise<FaceDetector> {
+  let d = shared.get(inputSize);
+  if (!d) {
+    d = createFaceDetector({ inputSize }).catch((e: unknown) => {
+      shared.delete(inputSize);
+      throw e;
+    });
+    shared.set(inputSize, d);
+  }
+  return d;
 }

@@ -26,13 +26,13 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
-/** ONNX vs face-api on TF.js: raw grid within 1e-3 (logits), and the same detections after NMS. */
+/** ONNX vs face-api on TF.js: raw grid within 2e-4 (logits; measured 5e-5), and the same detections after NMS. */
 async function assertParity(name: string, img: Rgb8, log: (msg: string) => void): Promise<number> {
   const ours = await detector.rawGrid(img);
   const ref = await referenceGrid(img, INPUT);
   assert.equal(ours.gridSize, 13);
   const diff = maxAbsDiff(ours.grid, ref);
-  assert.ok(diff < 1e-3, `${name}: raw grid differs from face-api by ${diff}`);
+  assert.ok(diff < 2e-4, `${name}: raw grid differs from face-api by ${diff}`);
   log(`${name}: max |Δ| raw grid ${diff.toExponential(2)}`);
 
   const got = await detector.detect(img);
