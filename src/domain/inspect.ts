@@ -9,10 +9,14 @@
 //  - low_resolution: the short side is under LOW_RESOLUTION_MIN_SIDE (SD 1.5 trains at 512², so a smaller
 //    training photo gets upscaled and its blur is learnt).
 //
-// Left out, because nothing installed can compute them honestly (there is no face or person detector yet):
-// selfie, includes_multiple_people, full_body_image_or_longshot, wearing_sunglasses, wearing_hat, funny_face, and
-// the attributes (age, ethnicity, eye_color, hair_color, hair_length, glasses). Astria's own responses omit keys
-// too; a client reading them gets `undefined`, never an invented value.
+//  - includes_multiple_people, selfie, full_body_image_or_longshot (+ ext face_count): from real face detections
+//    (src/post/faces: face-api's tiny face detector on onnxruntime, thresholds and their reasoning in
+//    analysis.ts). When the detector cannot start, these keys are left out rather than guessed.
+//
+// Left out, because nothing installed can compute them honestly (the tiny detector gives boxes only: no landmarks,
+// no attributes): wearing_sunglasses, wearing_hat, funny_face, and the attributes (age, ethnicity, eye_color,
+// hair_color, hair_length, glasses). Astria's own responses omit keys too; a client reading them gets `undefined`,
+// never an invented value.
 import sharp from 'sharp';
 import {
   decoderOptions,
@@ -27,9 +31,6 @@ export const LOW_RESOLUTION_MIN_SIDE = 512;
 
 /** Keys of Astria's inspect response that Atelier never returns until a detector can compute them. */
 export const OMITTED_FIELDS = [
-  'selfie',
-  'includes_multiple_people',
-  'full_body_image_or_longshot',
   'wearing_sunglasses',
   'wearing_hat',
   'funny_face',
@@ -89,7 +90,51 @@ export async function greyForAnalysis(buf: Buffer, limits: IntakeLimits): Promis
   }
 }
 
-export interface InspectResult {
+/** The face-derived fields, from real detections. */
+export interface FaceFields {
+  face_count: number;
+  includes_multiple_people: boolean;
+  selfie: boolean;
+  full_body_image_or_longshot: boolean;
+}
+
+/** Detects faces in the image and derives the fields; null when no detector is available. */
+export type FaceInspector = (buf: Buffer) => Promise<FaceFields | null>;
+
+/** Long side of the copy the detector sees: twice its 608-px input, so small faces keep their pixels. */
+const FACE_DECODE_SIZE = 1216;
+
+/**
+ * The installed detector (src/post/faces), loaded on first use so that onnxruntime is imported only when an image is
+ * inspected. The fractions it reports are relative to the frame, so a downscaled copy gives the same answers.
+ */
+export const detectFaceFields: FaceInspector = async (buf) => {
+  const { sharedFaceDetector } = await import('../post/faces/detector.ts');
+  const { analyzeFaces, INSPECT_INPUT_SIZE } = await import('../post/faces/analysis.ts');
+  const detector = await sharedFaceDetector(INSPECT_INPUT_SIZE);
+  const { data, info } = await sharp(buf)
+    .rotate()
+    .removeAlpha()
+    .toColourspace('srgb')
+    .resize({ width: FACE_DECODE_SIZE, height: FACE_DECODE_SIZE, fit: 'inside', withoutEnlargement: true })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const image = {
+    data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+    width: info.width,
+    height: info.height,
+    channels: 3 as const,
+  };
+  const a = analyzeFaces(await detector.detect(image), image);
+  return {
+    face_count: a.face_count,
+    includes_multiple_people: a.includes_multiple_people,
+    selfie: a.selfie,
+    full_body_image_or_longshot: a.full_body_image_or_longshot,
+  };
+};
+
+export interface InspectResult extends Partial<FaceFields> {
   name: string;
   blurry: boolean;
   low_resolution: boolean;
@@ -101,12 +146,19 @@ export interface InspectResult {
   format: string;
 }
 
-export async function inspectPhoto(name: string, buf: Buffer, limits: IntakeLimits): Promise<InspectResult> {
+export async function inspectPhoto(
+  name: string,
+  buf: Buffer,
+  limits: IntakeLimits,
+  faces?: FaceInspector,
+): Promise<InspectResult> {
   const header = inspectImage(buf, limits); // size, format and bomb checks before any decode
   const grey = await greyForAnalysis(buf, limits);
   const score = laplacianVariance(grey);
+  const faceFields = faces ? await faces(buf) : null;
   return {
     name,
+    ...faceFields,
     blurry: score < BLUR_THRESHOLD,
     low_resolution: Math.min(header.width, header.height) < LOW_RESOLUTION_MIN_SIDE,
     blur_score: Math.round(score * 100) / 100,

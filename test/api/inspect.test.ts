@@ -1,8 +1,11 @@
 // POST /images/inspect (CLIENTS.md item 37): blur from the variance of the Laplacian, resolution from the header,
 // face-related keys left out; multipart file or file_url through the guarded fetcher.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { BLUR_THRESHOLD, laplacianVariance, OMITTED_FIELDS } from '../../src/domain/inspect.ts';
@@ -32,6 +35,16 @@ async function sharpCard(size = 768): Promise<Buffer> {
     .jpeg({ quality: 95 })
     .toBuffer();
 }
+
+/** face-api's demo photos (real camera JPEGs shipped with the detector's weights package). */
+const demoPhoto = (n: number) =>
+  readFileSync(
+    join(
+      dirname(createRequire(import.meta.url).resolve('@vladmandic/face-api/package.json')),
+      'demo',
+      `sample${n}.jpg`,
+    ),
+  );
 
 const inspect = async (file: Buffer, name = 'woman') =>
   h.req({
@@ -67,7 +80,33 @@ test('a sharp photo is not blurry; the same photo blurred is; a flat one is', as
   assert.equal((await inspect(await jpeg(600, 600))).json().blurry, true);
 });
 
-test('low_resolution from the short side; size and format reported; face-related keys are left out', async () => {
+test('real photos: sharp ones are not blurry, the same blurred are; faces counted by the detector', async () => {
+  for (const n of [1, 3, 5]) {
+    const photo = demoPhoto(n);
+    const r = (await inspect(photo)).json();
+    assert.equal(r.blurry, false, `sample${n} score ${r.blur_score}`);
+    assert.equal(r.includes_multiple_people, true, `sample${n}: ${r.face_count} faces`);
+    assert.ok(r.face_count >= 2);
+    assert.equal(r.selfie, false, 'group photos: small faces');
+    // σ = 7.5 px at 1920 wide ≈ 2 px at the 512-px analysis size
+    const soft = (await inspect(await sharp(photo).blur(7.5).jpeg().toBuffer())).json();
+    assert.equal(soft.blurry, true, `sample${n} blurred: score ${soft.blur_score}`);
+  }
+  // One person's head and shoulders cropped from sample1: one face, large in the frame.
+  const close = await sharp(demoPhoto(1))
+    .extract({ left: 1250, top: 60, width: 640, height: 640 })
+    .jpeg()
+    .toBuffer();
+  const c = (await inspect(close)).json();
+  assert.deepEqual(
+    [c.face_count, c.includes_multiple_people, c.selfie, c.full_body_image_or_longshot],
+    [1, false, true, false],
+  );
+  const flat = (await inspect(await jpeg(600, 600))).json();
+  assert.deepEqual([flat.face_count, flat.includes_multiple_people, flat.selfie], [0, false, false]);
+});
+
+test('low_resolution from the short side; size and format reported; unmeasurable keys are left out', async () => {
   const small = (
     await inspect(
       await sharp(await sharpCard())

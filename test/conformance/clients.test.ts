@@ -909,23 +909,29 @@ test('CLIENTS.md #37: POST /images/inspect with name + file or file_url; only me
   assert.equal(r.json.name, 'man');
   assert.equal(typeof r.json.blurry, 'boolean');
   assert.equal(r.json.blurry, true, 'a flat colour has no edges at all');
-  // No face detector is installed: the face-related booleans and attributes are left out rather than guessed.
-  for (const k of [
-    'selfie',
-    'includes_multiple_people',
-    'full_body_image_or_longshot',
-    'wearing_sunglasses',
-    'wearing_hat',
-    'funny_face',
-    'age',
-    'eye_color',
-  ])
+  // The booleans the face detector measures are there (no face in a flat image); the ones nothing installed can
+  // measure (accessories, expression, attributes) are left out rather than guessed.
+  for (const k of ['selfie', 'includes_multiple_people', 'full_body_image_or_longshot'])
+    assert.equal(r.json[k], false, k);
+  for (const k of ['wearing_sunglasses', 'wearing_hat', 'funny_face', 'age', 'eye_color'])
     assert.equal(k in r.json, false, k);
   const u = await call('POST', '/images/inspect', {
     json: { name: 'woman', file_url: `${ext.base}/img/1.jpg` },
   });
   assert.equal(u.status, 200, u.text);
   assert.equal(u.json.low_resolution, true, '64×64');
+  // A real group photo (face-api's demo sample 5: five people on stairs)
+  const { createRequire } = await import('node:module');
+  const { readFileSync } = await import('node:fs');
+  const pkg = createRequire(import.meta.url).resolve('@vladmandic/face-api/package.json');
+  const group = readFileSync(new URL('demo/sample5.jpg', `file://${pkg}`));
+  const g = await call('POST', '/images/inspect', {
+    multipart: [
+      ['name', 'man'],
+      ['file', { data: group, filename: 'sample5.jpg', type: 'image/jpeg' }],
+    ],
+  });
+  assert.deepEqual([g.json.blurry, g.json.includes_multiple_people, g.json.selfie], [false, true, false]);
 });
 
 test('CLIENTS.md #38: GET /users is a JSON object with id, name, email, usd_balance_mc', async () => {

@@ -1,15 +1,26 @@
 // POST /images/inspect (CLIENTS.md item 37): multipart `name` + `file`, or `file_url` (fetched through the guarded
-// outbound client). Answers the measurements of src/domain/inspect.ts; face-related keys are left out (see there).
+// outbound client). Answers the measurements of src/domain/inspect.ts: blur, resolution, and the face fields the
+// installed detector can measure; the others are left out (see there).
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../domain/context.ts';
 import { validationError } from '../../../domain/errors.ts';
 import { isUploadedFile } from '../../../domain/image-inputs.ts';
-import { inspectPhoto } from '../../../domain/inspect.ts';
+import { detectFaceFields, type FaceInspector, inspectPhoto } from '../../../domain/inspect.ts';
 import { OutboundBlockedError } from '../../../net/guarded-fetch.ts';
 import { unwrap } from '../../plugins/body.ts';
 
 export async function inspectRoutes(app: FastifyInstance, { svc }: { svc: Services }) {
   const limits = { maxBytes: svc.config.uploadMaxFileBytes, maxPixels: svc.config.imageMaxPixels };
+  // A detector that cannot start (e.g. its weights package is missing) leaves the face keys out, logged once per
+  // failure; the blur and resolution answers do not depend on it.
+  const faces: FaceInspector = async (buf) => {
+    try {
+      return await detectFaceFields(buf);
+    } catch (err) {
+      svc.log.warn({ err }, 'face detector unavailable: inspect answers without face fields');
+      return null;
+    }
+  };
 
   const download = async (url: string): Promise<Buffer> => {
     if (!/^https?:\/\//i.test(url) || !URL.canParse(url))
@@ -40,6 +51,6 @@ export async function inspectRoutes(app: FastifyInstance, { svc }: { svc: Servic
       throw validationError({
         file: ['send an image as the multipart part `file`, or its URL as `file_url`'],
       });
-    return inspectPhoto(name, data, limits);
+    return inspectPhoto(name, data, limits, faces);
   });
 }
