@@ -42,8 +42,10 @@ import {
   specOf,
   writeManifest,
 } from '../engine/models-dir.ts';
+import { InProcessRunner } from '../engine/pipeline-runner.ts';
 import { isSamplerName, type SamplerName } from '../engine/schedulers/index.ts';
 import { type ModelResolver, SdGenerator, type SdGeneratorOptions } from '../engine/sd-generator.ts';
+import { ThreadRunner } from '../engine/thread-runner.ts';
 import { baseModelNameOf, findBaseModelTune, insertBaseModelTune } from '../store/base-models.ts';
 import { type Db, openDatabase } from '../store/db.ts';
 import { getTune, updateTune } from '../store/tunes.ts';
@@ -485,12 +487,19 @@ export function storeModelResolver(deps: {
   };
 }
 
-/** The real generator for the composition root: `engines.generators.push(createSdGenerator(config, svc))`. */
+/**
+ * The real generator for the composition root: `engines.generators.push(createSdGenerator(config, { db, blobs }))`.
+ * By default the pipelines run on a worker thread (onnxruntime blocks the thread it runs on, which must not be the
+ * server's); `thread: false` runs them in this thread.
+ */
 export function createSdGenerator(
   config: Config,
   deps: { db: Db; blobs: BlobStore },
-  opts: { manager?: ModelManagerOptions; generator?: SdGeneratorOptions } = {},
+  opts: { manager?: ModelManagerOptions; generator?: SdGeneratorOptions; thread?: boolean } = {},
 ): SdGenerator {
-  const manager = new ModelManager(opts.manager);
-  return new SdGenerator(manager, storeModelResolver({ ...deps, dataDir: config.dataDir }), opts.generator);
+  const runner =
+    opts.thread === false
+      ? new InProcessRunner(new ModelManager(opts.manager))
+      : new ThreadRunner(opts.manager);
+  return new SdGenerator(runner, storeModelResolver({ ...deps, dataDir: config.dataDir }), opts.generator);
 }

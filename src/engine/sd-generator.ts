@@ -1,6 +1,6 @@
 // The real image generator behind the domain's Generator port: resolves the prompt's base model and LoRAs,
-// leases the loaded model from the ModelManager (built once per base model and LoRA set, shared across prompts),
-// runs the task's pipeline with progress and cancellation, and encodes the images.
+// decodes input images, has a PipelineRunner lease the loaded model (built once per base model and LoRA set,
+// shared across prompts) and run the task's pipeline with progress and cancellation, then encodes the images.
 // Capabilities list exactly what is honoured; the API rejects every other non-default parameter (422).
 
 import type {
@@ -11,17 +11,15 @@ import type {
   GeneratorCapabilities,
   RunOptions,
 } from '../domain/ports.ts';
-import type { LoraRef, ModelManager, ModelSpec } from './model-manager.ts';
+import { type LoraRef, ModelManager, type ModelManagerStats, type ModelSpec } from './model-manager.ts';
 import {
   cropCentre,
   decodeImageFile,
   decodeMaskFile,
   encodeImage,
   type ImageFormat,
-  imageBytes,
 } from './pipeline/images.ts';
-import { runPipeline } from './pipeline/registry.ts';
-import type { GenerateOptions } from './pipeline/types.ts';
+import { InProcessRunner, type PipelineRunner } from './pipeline-runner.ts';
 import { isSamplerName, SAMPLER_NAMES } from './schedulers/index.ts';
 
 /** Where the generator finds model files; the composition root implements it over the store and blobs. */
@@ -72,15 +70,25 @@ export function promptTextOf(text: string): string {
 export class SdGenerator implements Generator {
   readonly name = 'atelier-sd15';
 
+  private readonly runner: PipelineRunner;
+
+  /** `models`: a ModelManager runs the pipelines on this thread; a PipelineRunner decides (ThreadRunner: a worker). */
   constructor(
-    private readonly models: ModelManager,
+    models: ModelManager | PipelineRunner,
     private readonly resolver: ModelResolver,
     private readonly opts: SdGeneratorOptions = {},
-  ) {}
+  ) {
+    this.runner = models instanceof ModelManager ? new InProcessRunner(models) : models;
+  }
 
-  /** Disposes every loaded model (server shutdown). */
+  /** Loaded-model counters of the runner (loads, evictions, what is loaded). */
+  stats(): Promise<ModelManagerStats> {
+    return this.runner.stats();
+  }
+
+  /** Disposes every loaded model and stops the generation thread (server shutdown). */
   close(): Promise<void> {
-    return this.models.close();
+    return this.runner.close();
   }
 
   capabilities(): GeneratorCapabilities {
@@ -118,41 +126,41 @@ export class SdGenerator implements Generator {
     if (!isSamplerName(req.scheduler)) throw new Error(`scheduler ${req.scheduler} is not installed`);
     const spec = await this.resolver.baseModel(req.tune);
     const loras = await this.lorasOf(req);
+    const { width, height } = canvasSize(req.width, req.height);
+    const initImage = req.inputImage ? await decodeImageFile(req.inputImage, width, height) : undefined;
+    const mask = req.maskImage ? await decodeMaskFile(req.maskImage, width, height) : undefined;
     run.onProgress?.({ phase: 'loading', step: 1, total: 1 });
-    const lease = await this.models.acquire(spec, loras);
-    try {
-      run.signal.throwIfAborted();
-      const { width, height } = canvasSize(req.width, req.height);
-      const initImage = req.inputImage ? await decodeImageFile(req.inputImage, width, height) : undefined;
-      const mask = req.maskImage ? await decodeMaskFile(req.maskImage, width, height) : undefined;
-      const opts: GenerateOptions = {
-        text: promptTextOf(req.text),
-        negativePrompt: req.negativePrompt,
-        numImages: req.numImages,
-        width,
-        height,
-        seed: req.seed,
-        steps: req.steps,
-        cfgScale: req.cfgScale,
-        sampler: req.scheduler,
-        useLpw: req.useLpw,
-        initImage,
-        mask,
-        denoisingStrength: req.denoisingStrength,
-        signal: run.signal,
-        onProgress: (p) => run.onProgress?.(p),
-      };
-      const out = await runPipeline(lease.model, opts);
-      const format = this.opts.format ?? 'jpeg';
-      const images = [];
-      for (let i = 0; i < req.numImages; i++) {
-        const rgb = cropCentre(imageBytes(out.images, i), width, height, req.width, req.height);
-        const data = await encodeImage(rgb, req.width, req.height, format, this.opts.jpegQuality);
-        images.push({ data, contentType: `image/${format}` as const, width: req.width, height: req.height });
-      }
-      return { images, notes: [] };
-    } finally {
-      lease.release();
+    const out = await this.runner.run(
+      {
+        spec,
+        loras,
+        options: {
+          text: promptTextOf(req.text),
+          negativePrompt: req.negativePrompt,
+          numImages: req.numImages,
+          width,
+          height,
+          seed: req.seed,
+          steps: req.steps,
+          cfgScale: req.cfgScale,
+          sampler: req.scheduler,
+          useLpw: req.useLpw,
+          initImage,
+          mask,
+          denoisingStrength: req.denoisingStrength,
+        },
+      },
+      run.signal,
+      (p) => run.onProgress?.(p),
+    );
+    run.signal.throwIfAborted();
+    const format = this.opts.format ?? 'jpeg';
+    const images = [];
+    for (const full of out.rgb) {
+      const rgb = cropCentre(full, width, height, req.width, req.height);
+      const data = await encodeImage(rgb, req.width, req.height, format, this.opts.jpegQuality);
+      images.push({ data, contentType: `image/${format}` as const, width: req.width, height: req.height });
     }
+    return { images, notes: [] };
   }
 }

@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { runModelsCommand, storeModelResolver } from '../../src/cli/models.ts';
-import { ModelManager } from '../../src/engine/model-manager.ts';
 import type { ModelResolver } from '../../src/engine/sd-generator.ts';
 import { SdGenerator } from '../../src/engine/sd-generator.ts';
+import { ThreadRunner } from '../../src/engine/thread-runner.ts';
 import { FastMockGenerator } from '../../src/jobs/fast-generator.ts';
 import { nowIso } from '../../src/store/db.ts';
 import { insertTune } from '../../src/store/tunes.ts';
@@ -19,11 +19,12 @@ import { fixturePath } from '../helpers/fixtures.ts';
 
 const BASE_TUNE = 690204;
 let h: Harness;
-let manager: ModelManager;
+let generator: SdGenerator;
 let loraTuneId: number;
 
 before(async () => {
-  manager = new ModelManager({
+  // the pipelines run on a worker thread, as in the server (createSdGenerator)
+  const runner = new ThreadRunner({
     cacheDir: join(process.cwd(), '.cache', 'graphs'),
     session: { intraOpThreads: 1 },
   });
@@ -33,7 +34,7 @@ before(async () => {
     baseModel: (t) => (resolver as ModelResolver).baseModel(t),
     loraFile: (id) => (resolver as ModelResolver).loraFile(id),
   };
-  const generator = new SdGenerator(manager, lazy, { format: 'png' });
+  generator = new SdGenerator(runner, lazy, { format: 'png' });
   h = await harness(
     // a long lease: a real decode on a loaded 2-core machine can outlast the harness's 2 s lease
     { jobLeaseMs: 120_000 },
@@ -94,7 +95,7 @@ before(async () => {
 
 after(async () => {
   await h.close();
-  await manager.close();
+  await generator.close();
 });
 
 /** Real generation on a shared CI machine can take far longer than the mock: wait up to 5 minutes. */
@@ -262,8 +263,8 @@ test('parameters the engine cannot honour are rejected (422), never ignored', as
   }
 });
 
-test('every prompt above ran on one load of the base model (sessions reused, LoRA sets cached)', () => {
-  const s = manager.stats();
+test('every prompt above ran on one load of the base model (sessions reused, LoRA sets cached)', async () => {
+  const s = await generator.stats();
   assert.equal(s.baseLoads, 1);
   assert.equal(s.loraLoads, 2); // scales 0.05 and 0.1
   assert.equal(s.evictions, 0);
