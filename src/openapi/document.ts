@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { promptSchema } from '../domain/prompt-schema.ts';
 import { tuneCreateSchema, tunePatchSchema } from '../domain/tune-schema.ts';
+import { EXTRA_BODY_SCHEMAS, EXTRA_BODY_WRAPPER } from './bodies.ts';
 import {
   seedImagesMissingError,
   seedJsonPrompt,
@@ -38,6 +39,7 @@ export function componentSchemas(): Record<string, JsonSchema> {
   registry.add(tuneCreateSchema, { id: 'TuneCreate' });
   registry.add(tunePatchSchema, { id: 'TunePatch' });
   registry.add(promptSchema, { id: 'PromptCreate' });
+  for (const [id, schema] of Object.entries(EXTRA_BODY_SCHEMAS)) registry.add(schema, { id });
   for (const [id, schema] of Object.entries(RESPONSE_SCHEMAS)) registry.add(schema, { id });
   const out = z.toJSONSchema(registry, {
     // Values as the server holds them after parsing: that is what a JSON client should send and what it gets.
@@ -116,7 +118,37 @@ export function bracketFields(prefix: string, schema: JsonSchema, files: boolean
   return { type: 'object', properties, ...(required.length && { required }) };
 }
 
+/** A body of bodies.ts: JSON (wrapped like the route unwraps it) and the same fields as form names. */
+function extraRequestBody(name: keyof typeof EXTRA_BODY_WRAPPER, schemas: Record<string, JsonSchema>) {
+  const wrapper = EXTRA_BODY_WRAPPER[name];
+  const schema = schemas[name];
+  const flat = (files: boolean): JsonSchema => {
+    const properties = Object.fromEntries(
+      Object.entries<JsonSchema>(schema.properties ?? {}).filter(([, s]) => files || s.format !== 'binary'),
+    );
+    return { type: 'object', properties, ...(schema.required && { required: schema.required }) };
+  };
+  const form = (files: boolean) => (wrapper ? bracketFields(wrapper, schema, files) : flat(files));
+  return {
+    required: true,
+    content: {
+      'application/json': {
+        schema: wrapper
+          ? {
+              type: 'object',
+              description: `The fields may also sit at the top level instead of inside ${wrapper}`,
+              properties: { [wrapper]: REF(name) },
+            }
+          : { ...flat(false), description: 'The file as file_url (JSON has no binary parts)' },
+      },
+      'multipart/form-data': { schema: form(true) },
+      'application/x-www-form-urlencoded': { schema: form(false) },
+    },
+  };
+}
+
 function requestBody(name: RequestBodyName, schemas: Record<string, JsonSchema>): JsonSchema {
+  if (name in EXTRA_BODY_WRAPPER) return extraRequestBody(name as keyof typeof EXTRA_BODY_WRAPPER, schemas);
   if (name === 'PromptCreate') {
     const form = bracketFields('prompt', schemas.PromptCreate, true);
     return {
@@ -274,7 +306,12 @@ function operationObject(op: Operation, schemas: Record<string, JsonSchema>): Js
     name,
     in: 'path',
     required: true,
-    schema: name === 'file' ? { type: 'string' } : { type: 'integer', minimum: 0 },
+    schema:
+      name === 'file'
+        ? { type: 'string' }
+        : name === 'slug'
+          ? { type: 'string', description: 'Pack slug or id' }
+          : { type: 'integer', minimum: 0 },
   }));
   const query = (op.query ?? []).map((q) => ({
     name: q.name,
@@ -330,6 +367,7 @@ export function buildOpenApiDocument(opts: OpenApiOptions = {}): OpenApiDocument
     tags: [
       { name: 'tunes', description: 'Fine-tuned models' },
       { name: 'prompts', description: 'Generation requests on a tune' },
+      { name: 'packs', description: 'Prompt templates per class, run on a new tune' },
       { name: 'images', description: 'Signed image URLs (no API key)' },
       { name: 'system', description: 'Health, account, callback log, this document' },
     ],

@@ -177,6 +177,7 @@ export const seedTuneCreated = {
   progress: 0,
   user_error: null,
   error_message: null,
+  notes: [],
 };
 
 /** Seed §7 issue 1, as Atelier answers it. */

@@ -1,8 +1,24 @@
 // The table of API operations (API.md §2–5): path, method, what each takes and answers. The document builder turns
 // it into OpenAPI paths; test/openapi checks it against the routes the server actually registers, both ways.
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
-export type SchemaName = 'Tune' | 'Prompt' | 'Error' | 'User' | 'WebhookDelivery' | 'Health';
-export type RequestBodyName = 'TuneCreate' | 'TunePatch' | 'PromptCreate';
+export type SchemaName =
+  | 'Tune'
+  | 'Prompt'
+  | 'Error'
+  | 'User'
+  | 'WebhookDelivery'
+  | 'Health'
+  | 'Pack'
+  | 'Inspection';
+export type RequestBodyName =
+  | 'TuneCreate'
+  | 'TunePatch'
+  | 'PromptCreate'
+  | 'PromptPatch'
+  | 'PromptDuplicate'
+  | 'PackCreate'
+  | 'PackRun'
+  | 'ImageInspect';
 
 export interface QueryParam {
   name: string;
@@ -24,7 +40,7 @@ export interface Operation {
   /** OpenAPI path template, e.g. /tunes/{id}. A `.json` suffix is accepted on every path too. */
   path: string;
   operationId: string;
-  tag: 'tunes' | 'prompts' | 'images' | 'system';
+  tag: 'tunes' | 'prompts' | 'packs' | 'images' | 'system';
   summary: string;
   description?: string;
   /** Answered without an API key. */
@@ -48,6 +64,7 @@ const offset = (max: number): QueryParam => ({
 
 const tune = (description: string): ResponseSpec => ({ description, schema: 'Tune' });
 const prompt = (description: string): ResponseSpec => ({ description, schema: 'Prompt' });
+const pack = (description: string): ResponseSpec => ({ description, schema: 'Pack' });
 
 export const OPERATIONS: Operation[] = [
   {
@@ -243,6 +260,107 @@ export const OPERATIONS: Operation[] = [
     tag: 'prompts',
     summary: '(ext) Server-Sent Events: status and per-step progress',
     responses: { 200: { description: 'text/event-stream of prompt updates', content: 'event-stream' } },
+  },
+  {
+    method: 'patch',
+    path: '/prompts/{id}',
+    operationId: 'updatePrompt',
+    tag: 'prompts',
+    summary: 'Change liked or callback at any time, generation fields while still queued',
+    body: 'PromptPatch',
+    responses: { 200: prompt('The updated prompt, with (ext) liked') },
+  },
+  {
+    method: 'patch',
+    path: '/tunes/{tune_id}/prompts/{id}',
+    operationId: 'updateTunePrompt',
+    tag: 'prompts',
+    summary: 'Same as PATCH /prompts/{id}, through its tune',
+    body: 'PromptPatch',
+    responses: { 200: prompt('The updated prompt, with (ext) liked') },
+  },
+  {
+    method: 'post',
+    path: '/prompts/{id}/likes',
+    operationId: 'likePrompt',
+    tag: 'prompts',
+    summary: 'Like a prompt (idempotent); GET /prompts?liked=true lists liked prompts',
+    responses: { 200: prompt('The prompt, liked: true') },
+  },
+  {
+    method: 'delete',
+    path: '/prompts/{id}/likes',
+    operationId: 'unlikePrompt',
+    tag: 'prompts',
+    summary: 'Unlike a prompt (idempotent)',
+    responses: { 200: prompt('The prompt, liked: false') },
+  },
+  {
+    method: 'post',
+    path: '/prompts/{id}/duplicate',
+    operationId: 'duplicatePrompt',
+    tag: 'prompts',
+    summary: 'A new prompt with the same parameters (and seed), overridden by the body',
+    body: 'PromptDuplicate',
+    responses: { 201: prompt('The copy; generation is queued') },
+  },
+  {
+    method: 'get',
+    path: '/packs',
+    operationId: 'listPacks',
+    tag: 'packs',
+    summary: "The account's own packs",
+    responses: { 200: { description: 'Packs', schema: 'Pack', list: true } },
+  },
+  {
+    method: 'post',
+    path: '/packs',
+    operationId: 'createPack',
+    tag: 'packs',
+    summary: 'Create a pack: prompt templates per class, run on a new tune with POST /p/{slug}/tunes',
+    body: 'PackCreate',
+    responses: { 201: pack('The pack, with prompts_per_class') },
+  },
+  {
+    method: 'get',
+    path: '/gallery/packs',
+    operationId: 'listGalleryPacks',
+    tag: 'packs',
+    summary:
+      'Packs the operator loaded (ATELIER_PACKS_FILE or `atelier packs load`), visible to every account',
+    responses: { 200: { description: 'Packs', schema: 'Pack', list: true } },
+  },
+  {
+    method: 'get',
+    path: '/p/{slug}',
+    operationId: 'getPack',
+    tag: 'packs',
+    summary: 'A pack by slug or id (own or gallery), with its prompts per class',
+    responses: { 200: pack('The pack, with prompts_per_class') },
+  },
+  {
+    method: 'post',
+    path: '/p/{slug}/tunes',
+    operationId: 'runPack',
+    tag: 'packs',
+    summary: "Create a tune (or reuse tune_ids) and queue the pack's prompts for its class",
+    description:
+      'The body is a tune create (images, title, name, …) plus the run fields. The pack token in each template is ' +
+      'replaced by the tune token. The title is the idempotency key, as for POST /tunes.',
+    body: 'PackRun',
+    responses: {
+      201: tune('The tune; its prompts are created when training ends'),
+      200: tune('A tune with this title already exists: returned unchanged'),
+    },
+  },
+  {
+    method: 'post',
+    path: '/images/inspect',
+    operationId: 'inspectImage',
+    tag: 'images',
+    summary: 'Check a training photo: blur, resolution and (with the face detector) faces',
+    body: 'ImageInspect',
+    responses: { 200: { description: 'The measurements', schema: 'Inspection' } },
   },
   {
     method: 'get',

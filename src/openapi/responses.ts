@@ -50,6 +50,9 @@ export const tuneResponse = z.object({
   progress,
   user_error: z.string().nullable().describe('(ext) failure message, null otherwise'),
   error_message: z.string().nullable().describe('Same as user_error (read by some clients)'),
+  notes: z
+    .array(z.string())
+    .describe('(ext) create arguments this server recorded but did not apply (e.g. face_crop in fast mode)'),
 });
 
 export const imageRef = z.object({
@@ -102,6 +105,12 @@ export const promptResponse = z.object({
   progress_step: z.int().nullable().describe('(ext) 1-based step within the phase'),
   progress_total: z.int().nullable().describe('(ext) steps in the phase'),
   notes: z.array(z.string()).describe('(ext) what this server did not honour (e.g. the fast mock)'),
+  liked: z
+    .boolean()
+    .optional()
+    .describe(
+      '(ext) whether the caller likes it; on the like, duplicate and PATCH answers (filter lists with ?liked)',
+    ),
   started_training_at: nullableTime('When processing began'),
   trained_at: nullableTime('When processing finished (either way)'),
   created_at: isoTime,
@@ -142,12 +151,60 @@ export const webhookDeliveryResponse = z.object({
 
 export const healthResponse = z.object({ ok: z.boolean() });
 
+/** A pack's per-class counts (src/api/routes/packs/present.ts): self-hosted, so the cost is always 0. */
+const packClassCost = z.object({
+  cost: z.number(),
+  num_prompts: z.int(),
+  num_images: z.int(),
+});
+
+export const packResponse = z.object({
+  id: z.int(),
+  slug: z.string().describe('URL name: GET /p/<slug>'),
+  title: z.string(),
+  subtitle: z.string().nullable(),
+  description: z.string().nullable(),
+  cover_url: z.string().nullable(),
+  base_tune_id: z.int().nullable().describe('Base model the pack trains on (null: the server default)'),
+  token: z.string().describe('Trigger word in the templates, replaced by the tune token when run'),
+  model_type: z.string().nullable(),
+  main_class_name: z.string().nullable(),
+  user_id: z.int().nullable().describe('Owning account; null for operator (gallery) packs'),
+  public_at: nullableTime('Set for gallery packs'),
+  class_names: z.array(z.string()).describe('Classes the pack has prompts for (man, woman, …)'),
+  costs: z.record(z.string(), packClassCost).describe('Per class: cost 0, prompt and image counts'),
+  cost_mc_hash: z.record(z.string(), z.number()).describe('Astria billing per class; always 0 here'),
+  created_at: isoTime,
+  updated_at: isoTime,
+  prompts_per_class: z
+    .record(z.string(), z.array(z.looseObject({ id: z.int(), text: z.string() })))
+    .optional()
+    .describe('GET /p/<slug> and POST /packs only: per class, the templates with their prompt fields'),
+});
+
+export const inspectResponse = z.object({
+  name: z.string().describe('The class noun sent'),
+  blurry: z.boolean().describe('Variance of the Laplacian below blur_threshold'),
+  low_resolution: z.boolean().describe('Short side under 512 px'),
+  blur_score: z.number().describe('(ext) the variance of the Laplacian at 512 px'),
+  blur_threshold: z.number().describe('(ext) the cut-off for blurry'),
+  width: z.int(),
+  height: z.int(),
+  format: z.string().describe('Sniffed from the bytes: jpeg, png, webp'),
+  face_count: z.int().optional().describe('(ext) faces detected; absent when no detector can start'),
+  includes_multiple_people: z.boolean().optional().describe('More than one face; absent without a detector'),
+  selfie: z.boolean().optional().describe('One large, close face; absent without a detector'),
+  full_body_image_or_longshot: z.boolean().optional().describe('Small faces only; absent without a detector'),
+});
+
 export type TuneJson = z.infer<typeof tuneResponse>;
 export type PromptJson = z.infer<typeof promptResponse>;
 export type ImageRefJson = z.infer<typeof imageRef>;
 export type ErrorJson = z.infer<typeof errorResponse>;
 export type UserJson = z.infer<typeof userResponse>;
 export type WebhookDeliveryJson = z.infer<typeof webhookDeliveryResponse>;
+export type PackJson = z.infer<typeof packResponse>;
+export type InspectJson = z.infer<typeof inspectResponse>;
 
 /** Every named response schema, by component name. */
 export const RESPONSE_SCHEMAS = {
@@ -158,4 +215,6 @@ export const RESPONSE_SCHEMAS = {
   User: userResponse,
   WebhookDelivery: webhookDeliveryResponse,
   Health: healthResponse,
+  Pack: packResponse,
+  Inspection: inspectResponse,
 } as const;

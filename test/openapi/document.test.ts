@@ -143,10 +143,12 @@ const RESPONSE_COMPONENT: Record<string, string> = {
   User: 'User',
   WebhookDelivery: 'WebhookDelivery',
   Error: 'Error',
+  Pack: 'Pack',
+  Inspection: 'Inspection',
 };
 
 test('recorded responses of a full flow validate against the document', async () => {
-  const recorded: { method: string; url: string; res: LightMyRequestResponse }[] = [];
+  const recorded: Recorded[] = [];
   const call = async (method: string, url: string, opts: Parameters<Harness['req']>[0] = {} as never) => {
     const res = await h.req({ ...opts, method: method as 'GET', url });
     recorded.push({ method, url, res });
@@ -240,6 +242,14 @@ test('recorded responses of a full flow validate against the document', async ()
     await cb.close();
   }
 
+  const statuses = checkRecorded(recorded);
+  for (const s of [200, 201, 400, 401, 404, 422]) assert.ok(statuses.has(s), `flow never produced ${s}`);
+});
+
+type Recorded = { method: string; url: string; res: LightMyRequestResponse };
+
+/** Each recorded answer must be documented for its status and validate strictly; returns the statuses seen. */
+function checkRecorded(recorded: Recorded[]): Set<number> {
   const statuses = new Set<number>();
   for (const { method, url, res } of recorded) {
     statuses.add(res.statusCode);
@@ -252,5 +262,73 @@ test('recorded responses of a full flow validate against the document', async ()
       for (const item of Array.isArray(body) ? body : [body])
         assert.deepEqual(undocumented(name, item), [], `${method} ${url}: fields missing from ${name}`);
   }
-  for (const s of [200, 201, 400, 401, 404, 422]) assert.ok(statuses.has(s), `flow never produced ${s}`);
+  return statuses;
+}
+
+test('recorded responses of packs, inspect and prompt actions validate against the document', async () => {
+  const recorded: Recorded[] = [];
+  const call = async (method: string, url: string, opts: Parameters<Harness['req']>[0] = {} as never) => {
+    const res = await h.req({ ...opts, method: method as 'GET', url });
+    recorded.push({ method, url, res });
+    return res;
+  };
+  const pack = (
+    await call('POST', '/packs', {
+      payload: {
+        pack: {
+          title: 'OpenAPI portraits',
+          prompts: { man: ['ohwx man, window light', { text: 'ohwx man in a coat', num_images: 2 }] },
+        },
+      },
+    } as never)
+  ).json();
+  assert.equal(pack.slug, 'openapi-portraits');
+  await call('POST', '/packs', { payload: { pack: { title: '' } } } as never);
+  await call('GET', '/packs');
+  await call('GET', '/gallery/packs');
+  await call('GET', `/p/${pack.slug}`);
+  await call('GET', '/p/no-such-pack');
+  const images = [await dataUrl(), await dataUrl(), await dataUrl(), await dataUrl()];
+  const run = await call('POST', `/p/${pack.slug}/tunes`, {
+    payload: { tune: { title: 'openapi pack run', name: 'man', branch: 'fast' }, images },
+  } as never);
+  assert.equal(run.statusCode, 201, run.body);
+  await call('POST', `/p/${pack.slug}/tunes`, {
+    payload: { tune: { title: 'openapi pack run', name: 'man', branch: 'fast' }, images },
+  } as never);
+
+  await call(
+    'POST',
+    '/images/inspect',
+    (await multipart([
+      ['name', 'man'],
+      ['file', { data: await jpeg() }],
+    ])) as never,
+  );
+  await call('POST', '/images/inspect', (await multipart([['file', { data: await jpeg() }]])) as never);
+
+  const tuneId = run.json().id;
+  const p = await waitFor(async () => {
+    const list = (await h.req({ method: 'GET', url: `/tunes/${tuneId}/prompts` })).json();
+    return list.length === 2 ? list[0] : null;
+  }, 'the pack prompts');
+  await call('POST', `/prompts/${p.id}/likes`);
+  await call('GET', `/prompts?liked=true`);
+  await call('DELETE', `/prompts/${p.id}/likes`);
+  const copy = (
+    await call('POST', `/prompts/${p.id}/duplicate`, { payload: { prompt: { num_images: 1 } } } as never)
+  ).json();
+  await call('PATCH', `/prompts/${copy.id}`, { payload: { prompt: { liked: true } } } as never);
+  await call('PATCH', `/tunes/${tuneId}/prompts/${copy.id}`, {
+    payload: { prompt: { cfg_scale: 99 } },
+  } as never);
+  await completedPrompt(h, `/prompts/${copy.id}`);
+  await call('PATCH', `/prompts/${copy.id}`, { payload: { prompt: { text: 'ohwx man again' } } } as never);
+
+  const statuses = checkRecorded(recorded);
+  for (const s of [200, 201, 404, 409, 422]) assert.ok(statuses.has(s), `flow never produced ${s}`);
+  const liked = recorded.find((r) => r.method === 'POST' && r.url.endsWith('/likes'));
+  assert.equal(liked?.res.json().liked, true);
+  const inspected = recorded.find((r) => r.url === '/images/inspect' && r.res.statusCode === 200);
+  assert.equal(typeof inspected?.res.json().blur_score, 'number');
 });

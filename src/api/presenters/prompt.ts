@@ -3,7 +3,17 @@
 import type { Image, Presentation, Prompt } from '../../store/schema.ts';
 import type { PresentContext } from './tune.ts';
 
-export function presentPrompt(p: Prompt, images: Image[], presentation: Presentation, ctx: PresentContext) {
+/**
+ * `liked` is the caller's own like, which the row does not carry: routes that looked it up pass it (the like,
+ * duplicate and PATCH answers); elsewhere it is left out rather than guessed.
+ */
+export function presentPrompt(
+  p: Prompt,
+  images: Image[],
+  presentation: Presentation,
+  ctx: PresentContext,
+  liked?: boolean,
+) {
   const params = JSON.parse(p.params) as Record<string, unknown>;
   const resolved = p.resolved ? (JSON.parse(p.resolved) as Record<string, unknown>) : {};
   // Blank fields are null until processing resolves them (the seed: cfg_scale null on create, 7.5 later).
@@ -52,6 +62,7 @@ export function presentPrompt(p: Prompt, images: Image[], presentation: Presenta
     progress_step: p.progress_step,
     progress_total: p.progress_total,
     notes: JSON.parse(p.notes) as string[],
+    ...(liked !== undefined && { liked }),
     started_training_at: p.started_training_at,
     trained_at: p.trained_at,
     created_at: p.created_at,

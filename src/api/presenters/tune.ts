@@ -8,6 +8,13 @@ export interface PresentContext {
 }
 
 const bool = (v: number | null) => (v === null ? null : v === 1);
+/** `args.notes`: create arguments the tune command recorded without applying (e.g. face_crop in fast mode). */
+function notesOf(args: string | null): string[] {
+  if (!args) return [];
+  const notes = (JSON.parse(args) as { notes?: unknown }).notes;
+  return Array.isArray(notes) ? notes.filter((n): n is string => typeof n === 'string') : [];
+}
+
 const IMAGE_TYPES: Record<string, string> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
 
 export function presentTune(t: Tune, images: TuneImage[], ctx: PresentContext) {
@@ -42,6 +49,7 @@ export function presentTune(t: Tune, images: TuneImage[], ctx: PresentContext) {
     progress: t.progress,
     user_error: t.user_error,
     error_message: t.user_error,
+    notes: notesOf(t.args),
   };
 }
 
