@@ -110,8 +110,11 @@ const FACE_DECODE_SIZE = 1216;
  */
 export const detectFaceFields: FaceInspector = async (buf) => {
   const { sharedFaceDetector } = await import('../post/faces/detector.ts');
-  const { analyzeFaces, INSPECT_INPUT_SIZE } = await import('../post/faces/analysis.ts');
+  const { inspectFaces, INSPECT_INPUT_SIZE, INSPECT_SMALL_FACE_INPUT } = await import(
+    '../post/faces/analysis.ts'
+  );
   const detector = await sharedFaceDetector(INSPECT_INPUT_SIZE);
+  const small = await sharedFaceDetector(INSPECT_SMALL_FACE_INPUT);
   const { data, info } = await sharp(buf)
     .rotate()
     .removeAlpha()
@@ -125,7 +128,8 @@ export const detectFaceFields: FaceInspector = async (buf) => {
     height: info.height,
     channels: 3 as const,
   };
-  const a = analyzeFaces(await detector.detect(image), image);
+  // Direct pass + a zoomed-out pass for close-ups + small faces from the 608 input (docs/faces.md).
+  const a = await inspectFaces(detector, image, { small });
   return {
     face_count: a.face_count,
     includes_multiple_people: a.includes_multiple_people,
