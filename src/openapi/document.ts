@@ -280,6 +280,10 @@ function responseContent(spec: ResponseSpec): JsonSchema | undefined {
       };
     case 'openapi':
       return { 'application/json': { schema: { type: 'object' } } };
+    case 'prometheus':
+      return { 'text/plain; version=0.0.4': { schema: { type: 'string' } } };
+    case 'text':
+      return { 'text/plain': { schema: { type: 'string' } } };
   }
   if (!spec.schema) return undefined;
   const schema = spec.list ? { type: 'array', items: REF(spec.schema) } : REF(spec.schema);

@@ -31,8 +31,8 @@ export interface ResponseSpec {
   /** A named JSON schema; `list` makes it an array of them. */
   schema?: SchemaName;
   list?: boolean;
-  /** Non-JSON answers: image bytes, the event stream, the document itself. */
-  content?: 'image' | 'event-stream' | 'openapi';
+  /** Non-JSON answers: image bytes, the event stream, the document itself, Prometheus metrics, a plain text. */
+  content?: 'image' | 'event-stream' | 'openapi' | 'prometheus' | 'text';
 }
 
 export interface Operation {
@@ -84,6 +84,21 @@ export const OPERATIONS: Operation[] = [
     summary: 'This OpenAPI 3.1 document',
     public: true,
     responses: { 200: { description: 'The document', content: 'openapi' } },
+  },
+  {
+    method: 'get',
+    path: '/metrics',
+    operationId: 'metrics',
+    tag: 'system',
+    summary: '(ext) Prometheus metrics for scrapers (no API key)',
+    description:
+      'With ATELIER_METRICS_TOKEN set it needs `Authorization: Bearer <token>`; without it only loopback callers ' +
+      'get the metrics. Anyone else gets 403.',
+    public: true,
+    responses: {
+      200: { description: 'Prometheus text exposition format 0.0.4', content: 'prometheus' },
+      403: { description: 'Not loopback, or the metrics token is missing or wrong', content: 'text' },
+    },
   },
   {
     method: 'get',
@@ -382,9 +397,12 @@ export const OPERATIONS: Operation[] = [
   },
 ];
 
-/** The event-stream routes API.md §3 describes; the document lists them only where the server has them. */
-export const OPTIONAL_OPERATION_IDS = new Set(['tuneEvents', 'promptEvents']);
+/**
+ * The event-stream routes API.md §3 describes, and the metrics endpoint: the document lists them only where the
+ * server has them.
+ */
+export const OPTIONAL_OPERATION_IDS = new Set(['tuneEvents', 'promptEvents', 'metrics']);
 
 /** Non-API routes a server may also register (the dashboard's pages and assets): not part of the document. */
 export const NON_API_PATH_PREFIXES = ['/ui', '/assets'];
-export const NON_API_PATHS = new Set(['/', '/metrics']); // /metrics: Prometheus text for scrapers, not an API operation
+export const NON_API_PATHS = new Set(['/']);
