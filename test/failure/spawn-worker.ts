@@ -1,4 +1,4 @@
-// Start `atelier worker` as a real child process (the same entry point operators run), with its settings in the
+// Start `atelier worker` (or `serve`) as a real child process (the same entry point operators run), with its settings in the
 // environment only, and wait until it says it is running.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -12,8 +12,17 @@ export interface WorkerProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export async function spawnWorker(env: Record<string, string>): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker'], {
+export function spawnWorker(env: Record<string, string>): Promise<WorkerProcess> {
+  return spawnAtelier('worker', env, /worker .* running/);
+}
+
+/** `atelier <command>` as a child process; resolves once its output matches `ready`. */
+export async function spawnAtelier(
+  command: string,
+  env: Record<string, string>,
+  ready: RegExp,
+): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', command], {
     cwd: ROOT,
     env: { ...process.env, ATELIER_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -30,10 +39,12 @@ export async function spawnWorker(env: Record<string, string>): Promise<WorkerPr
   );
   await new Promise<void>((resolve, reject) => {
     const check = () => {
-      if (/worker .* running/.test(out)) resolve();
+      if (ready.test(out)) resolve();
     };
     child.stdout!.on('data', check);
-    exited.then(({ code, signal }) => reject(new Error(`worker exited early (${code ?? signal}): ${out}`)));
+    exited.then(({ code, signal }) =>
+      reject(new Error(`${command} exited early (${code ?? signal}): ${out}`)),
+    );
   });
   return { child, output: () => out, exited };
 }
