@@ -1,6 +1,6 @@
-// The `atelier` command: server roles (`serve`, `worker`), operator commands (`keys`, `base-tunes`, `models`) and
-// the API client commands (`tunes`, `prompts`, src/cli/commands/). Each is imported lazily, so `keys list` loads
-// neither Fastify nor sharp, and nothing but `serve`/`worker`/`models` loads the engine.
+// The `atelier` command: server roles (`serve`, `worker`), operator commands (`keys`, `base-tunes`, `packs`, `models`)
+// and the API client commands (`tunes`, `prompts`, src/cli/commands/). Each is imported lazily, so `keys list`
+// loads neither Fastify nor sharp, and nothing but `serve`/`worker`/`models` loads the engine.
 import { ConfigError, loadConfig } from '../config.ts';
 
 const USAGE = `usage: atelier <command>
@@ -13,6 +13,7 @@ const USAGE = `usage: atelier <command>
   base-tunes add [ID] --title T [--branch B] [--name N]
                                          add an operator base model every account can prompt (e.g. 690204)
   base-tunes list                        list base models
+  packs load <FILE|FOLDER>               load gallery packs (JSON/YAML, upsert by slug; atelier packs --help)
   models list|pull|add|verify            install SD base models (docs/models.md; atelier models --help)
 API client (talks to a running server: --base-url/ATELIER_URL, --key/ATELIER_KEY):
 %COMMANDS%
@@ -29,6 +30,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./keys.ts')).keysCommand(loadConfig(), rest);
     case 'base-tunes':
       return (await import('./base-tunes.ts')).baseTunesCommand(loadConfig(), rest);
+    case 'packs':
+      return (await import('./packs.ts')).packsCommand(loadConfig(), rest);
     case 'models':
       return (await import('./models.ts')).runModelsCommand(rest, loadConfig());
   }
