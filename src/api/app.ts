@@ -13,12 +13,13 @@ import { idempotencyPlugin } from './plugins/idempotency.ts';
 import { rateLimitPlugin } from './plugins/rate-limit.ts';
 import { imageRoutes } from './routes/images/images.ts';
 import { inspectRoutes } from './routes/inspect/inspect.ts';
-import { metricsRoutes } from './routes/metrics/metrics.ts';
 import { promptActionRoutes } from './routes/likes/prompt-actions.ts';
+import { metricsRoutes } from './routes/metrics/metrics.ts';
 import { packRoutes } from './routes/packs/packs.ts';
 import { promptEventRoutes } from './routes/prompts/events.ts';
 import { promptRoutes } from './routes/prompts/prompts.ts';
 import { systemRoutes } from './routes/system/system.ts';
+import { tuneEventRoutes } from './routes/tunes/events.ts';
 import { tuneRoutes } from './routes/tunes/tunes.ts';
 import { normalizeUrl } from './url.ts';
 
@@ -64,6 +65,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(tuneRoutes, opts);
   await app.register(promptRoutes, opts);
   await app.register(promptEventRoutes, opts);
+  await app.register(tuneEventRoutes, opts);
   await app.register(imageRoutes, opts);
   await app.register(packRoutes, opts);
   await app.register(inspectRoutes, opts);
