@@ -4,12 +4,24 @@ import type { Config } from '../config.ts';
 import { ensureFirstKey } from '../domain/keys.ts';
 import { openRuntime } from './runtime.ts';
 
+/**
+ * Upper bound on a graceful shutdown: running jobs are aborted and handed back at once, but a handler that ignores
+ * its AbortSignal (or a stuck connection) must not keep the process alive; its lease then expires as after a crash.
+ */
+const SHUTDOWN_BOUND_MS = 20_000;
+
 function onSignal(close: () => Promise<void>) {
   let closing = false;
   const handler = (sig: string) => {
     if (closing) process.exit(1);
     closing = true;
     console.error(`${sig}: shutting down`);
+    setTimeout(() => {
+      console.error(
+        `shutdown took over ${SHUTDOWN_BOUND_MS} ms: exiting; unfinished jobs are retaken after their lease`,
+      );
+      process.exit(1);
+    }, SHUTDOWN_BOUND_MS).unref();
     close().then(
       () => process.exit(0),
       () => process.exit(1),
