@@ -31,6 +31,8 @@ export interface PgBossQueueOptions {
   schema?: string;
   /** Job types whose pg-boss queues are created at start (others on first use). */
   types?: string[];
+  /** Finished jobs are deleted after this many days (default 7). */
+  keepFinishedDays?: number;
   /** Errors of the background connections (pg-boss, the LISTEN client). */
   onError?: (err: unknown) => void;
 }
@@ -71,7 +73,9 @@ export class PgBossQueue implements JobQueue {
   private readonly schema: string;
   private readonly knownQueues = new Set<string>();
   private listener: pg.Client | null = null;
+  private closed = false;
   private typeTurn = 0;
+  private lastCleanup = 0;
 
   private constructor(private readonly opts: PgBossQueueOptions) {
     this.schema = opts.schema ?? 'pgboss';
@@ -96,15 +100,38 @@ export class PgBossQueue implements JobQueue {
     await ensureRoundsTable(q.pool);
     await q.pool.query('create sequence if not exists atelier_job_id_seq');
     for (const t of opts.types ?? []) await q.ensureQueue(queueName(t));
-    q.listener = new pg.Client({ connectionString: opts.connectionString });
-    await q.listener.connect();
-    q.listener.on('notification', () => q.events.emit('enqueued'));
-    q.listener.on('error', (err) => opts.onError?.(err));
-    await q.listener.query(`listen ${WAKE_CHANNEL}`);
+    await q.listen();
     return q;
   }
 
+  /** One connection LISTENs for enqueues anywhere; if it drops, it is re-opened with backoff. */
+  private async listen(): Promise<void> {
+    const c = new pg.Client({ connectionString: this.opts.connectionString });
+    c.on('notification', () => this.events.emit('enqueued'));
+    c.on('error', (err) => this.opts.onError?.(err));
+    c.on('end', () => {
+      if (!this.closed) this.relisten(500);
+    });
+    await c.connect();
+    await c.query(`listen ${WAKE_CHANNEL}`);
+    this.listener = c;
+  }
+
+  private relisten(delayMs: number): void {
+    setTimeout(() => {
+      if (this.closed) return;
+      this.listen().then(
+        () => this.events.emit('enqueued'), // enqueues during the gap went unheard: look now
+        (err) => {
+          this.opts.onError?.(err);
+          this.relisten(Math.min(delayMs * 2, 30_000));
+        },
+      );
+    }, delayMs).unref();
+  }
+
   async close(): Promise<void> {
+    this.closed = true;
     await this.listener?.end().catch(() => {});
     await this.boss.stop({ graceful: false, wait: true, close: true });
     await this.pool.end();
@@ -239,6 +266,7 @@ export class PgBossQueue implements JobQueue {
   }
 
   async reapExpired(): Promise<ClaimedJob[]> {
+    await this.deleteOldFinished();
     const { rows } = await this.pool.query<JobRow & { state: string }>(
       `update ${this.schema}.job set
          state = case when retry_count < retry_limit then 'retry'::${this.schema}.job_state
@@ -251,6 +279,20 @@ export class PgBossQueue implements JobQueue {
       [`${QUEUE_PREFIX}%`],
     );
     return rows.filter((r) => r.state === 'failed').map(toClaimed);
+  }
+
+  /**
+   * pg-boss's supervisor (which archives and deletes) is off, so finished jobs are deleted here, at most once an
+   * hour per process, once they are older than `keepFinishedDays`.
+   */
+  private async deleteOldFinished(): Promise<void> {
+    if (Date.now() - this.lastCleanup < 3_600_000) return;
+    this.lastCleanup = Date.now();
+    await this.pool.query(
+      `delete from ${this.schema}.job where name like $1 and state in ('completed', 'cancelled', 'failed')
+       and completed_on < now() - $2::int * interval '1 day'`,
+      [`${QUEUE_PREFIX}%`, this.opts.keepFinishedDays ?? 7],
+    );
   }
 
   async nextDueAt(types: string[]): Promise<Date | null> {
