@@ -1,5 +1,7 @@
 // From validated prompt parameters to a fully resolved GenerationRequest, and the capability check that decides
 // whether an implementation can honour them (API.md §1: never silently drop a known parameter).
+
+import { checkPostParams, PostStageUnavailableError } from '../post/index.ts';
 import type { Engines, GenerationRequest, GenerationTune, GeneratorCapabilities } from './ports.ts';
 import { generatorFor } from './ports.ts';
 import { isDefaultValue, MAX_SEED } from './prompt-schema.ts';
@@ -78,7 +80,28 @@ export function capabilityGaps(
   if (params.scheduler && !caps.schedulers.includes(params.scheduler as string))
     gaps.scheduler = `scheduler "${params.scheduler}" is not installed (installed: ${caps.schedulers.join(', ') || 'none'})`;
   if (params.controlnet && !caps.controlnets.includes(params.controlnet as string))
-    gaps.controlnet = `no ControlNet model "${params.controlnet}" is installed`;
+    gaps.controlnet =
+      caps.controlnetReasons?.[params.controlnet as string] ??
+      `no ControlNet model "${params.controlnet}" is installed`;
+  if (params.controlnet && (params.mask_image || params.mask_image_url) && !caps.mock)
+    gaps.mask_image =
+      'a mask cannot be combined with controlnet (inpainting with control is not implemented)';
+  // Combinations the post stages cannot run (hires_fix without super_resolution, ...), for what the engine has.
+  if (!caps.mock) {
+    try {
+      checkPostParams(
+        { ...(params as object), seed: 0 },
+        {
+          superResolution: has('super_resolution'),
+          img2img: has('hires_fix'),
+          faces: has('inpaint_faces'),
+        },
+      );
+    } catch (e) {
+      if (!(e instanceof PostStageUnavailableError)) throw e;
+      gaps[e.field] = e.message; // more precise than the generic feature gap
+    }
+  }
   return gaps;
 }
 
@@ -130,9 +153,10 @@ export function resolveGeneration(
     width,
     height,
     seed,
-    steps: num('steps') || DEFAULT_STEPS, // 0 = model default
+    // 0 / no scheduler = the base model's own defaults: the generator resolves them (GenerationResult.resolved)
+    steps: num('steps') ?? 0,
     cfgScale: num('cfg_scale') ?? DEFAULT_CFG_SCALE,
-    scheduler: (p.scheduler as Scheduler | undefined) ?? DEFAULT_SCHEDULER,
+    scheduler: (p.scheduler as Scheduler | undefined) ?? null,
     useLpw: bool('use_lpw'),
     style: (p.style as Style | undefined) ?? null,
     superResolution: bool('super_resolution'),

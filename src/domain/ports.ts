@@ -33,9 +33,11 @@ export interface GenerationRequest {
   width: number;
   height: number;
   seed: number;
+  /** 0 = the model's own default (the generator resolves it and reports it in GenerationResult.resolved) */
   steps: number;
   cfgScale: number;
-  scheduler: Scheduler;
+  /** null = the model's own default scheduler */
+  scheduler: Scheduler | null;
   useLpw: boolean;
   style: Style | null;
   superResolution: boolean;
@@ -65,6 +67,8 @@ export interface GenerationResult {
   images: GeneratedImage[];
   /** Parameters this implementation recorded but did not apply (the fast mock lists them here). */
   notes: string[];
+  /** What actually ran where the request left it to the model (steps 0, no scheduler); recorded on the prompt. */
+  resolved?: { steps: number; scheduler: string };
 }
 
 /** What an implementation can honour; the API rejects (422) requests that need more. */
@@ -72,6 +76,8 @@ export interface GeneratorCapabilities {
   branches: string[];
   schedulers: string[];
   controlnets: string[];
+  /** for controlnet types that are not available: why, and exactly what to install (the 422 says it) */
+  controlnetReasons?: Record<string, string>;
   /** prompt fields honoured when set to a non-default value (e.g. 'super_resolution', 'face_correct'). */
   features: string[];
   /** true for the mock: unsupported parameters are recorded as notes instead of rejected. */

@@ -2,59 +2,232 @@
 // fires during an 8 s VAE decode), so running the pipelines on the main thread freezes the HTTP server and the job
 // lease heartbeats for the whole of every network call. `ThreadRunner` (thread-runner.ts) runs them on a worker
 // thread that owns the ModelManager; `InProcessRunner` runs them here (tests, tools, single-purpose processes).
+// Post-processing runs here too, while the model lease is held: hires_fix and inpaint_faces need the prompt's
+// loaded model (img2img), and ESRGAN is as blocking as the UNet.
 
+import type { EsrganVariant } from '../post/esrgan/models.ts';
+import type { FaceDetectorLike } from '../post/faces/inpaint.ts';
+import { engineImg2ImgRunner } from '../post/hires-fix-engine.ts';
+import { type PostParams, type PostProviders, type PostStage, runPostStages } from '../post/index.ts';
+import { toUint8Image } from '../post/types.ts';
+import { defaultCacheDir, type LoadOptions } from './load.ts';
 import type { LoraRef, ModelManager, ModelManagerStats, ModelSpec } from './model-manager.ts';
-import { imageBytes } from './pipeline/images.ts';
+import { type ControlRequest, generateWithControl } from './pipeline/controlnet.ts';
+import { cropCentre, imageBytes } from './pipeline/images.ts';
 import { runPipeline } from './pipeline/registry.ts';
-import type { GenerateOptions, PipelineProgress } from './pipeline/types.ts';
+import type { GenerateOptions, PipelineOutput } from './pipeline/types.ts';
+
+/** Post-processing of a run: the Astria fields (seed excluded: image i uses options.seed + i). */
+export type PostRequest = Omit<PostParams, 'seed'>;
 
 /** A generation request that can cross a thread boundary (plain data and typed arrays). */
 export interface RunRequest {
   spec: ModelSpec;
   loras: LoraRef[];
   options: Omit<GenerateOptions, 'signal' | 'onProgress' | 'conditioning'>;
+  /** ControlNet conditioning (generateWithControl instead of the task's plain pipeline) */
+  control?: ControlRequest;
+  /** centre-crop the decoded images to this size before post-processing (canvas larger than the request) */
+  crop?: { width: number; height: number };
+  /** post stages to run on every image after decoding */
+  post?: PostRequest;
 }
 
 export interface RunResult {
-  /** 8-bit interleaved RGB per image, options.width x options.height */
+  /** 8-bit interleaved RGB per image, width x height */
   rgb: Uint8Array[];
+  width: number;
+  height: number;
   /** true when the model (and LoRA set) was already loaded */
   reused: boolean;
+  /** what actually ran: steps (0 resolved to the model's default) and the sampler */
+  resolved: { steps: number; sampler: string };
+}
+
+/** Pipeline phases, plus `loading` and one phase per post stage (super_resolution, hires_fix, ...). */
+export interface RunProgress {
+  phase: string;
+  /** 1-based */
+  step: number;
+  total: number;
 }
 
 export interface PipelineRunner {
-  run(req: RunRequest, signal: AbortSignal, onProgress: (p: PipelineProgress) => void): Promise<RunResult>;
+  run(req: RunRequest, signal: AbortSignal, onProgress: (p: RunProgress) => void): Promise<RunResult>;
   stats(): Promise<ModelManagerStats>;
   close(): Promise<void>;
 }
 
-/** Acquire the model, run the task's pipeline, return 8-bit images; the lease is released whatever happens. */
+/** ESRGAN variant of the super_resolution stage: $ATELIER_SR_MODEL (thick | medium | slim), default thick. */
+export function srVariantFromEnv(env: NodeJS.ProcessEnv = process.env): EsrganVariant {
+  const v = env.ATELIER_SR_MODEL?.trim() || 'thick';
+  if (v !== 'thick' && v !== 'medium' && v !== 'slim')
+    throw new Error(`ATELIER_SR_MODEL must be thick, medium or slim, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/**
+ * What post-processing keeps between prompts in one runner: the ESRGAN network (loaded on first use) and the
+ * face detector. Disposed with the runner.
+ */
+export class PostResources {
+  private sr?: PostStage & { dispose(): Promise<void> };
+  private faces?: Promise<FaceDetectorLike>;
+
+  constructor(private readonly opts: { cacheDir?: string; srVariant?: EsrganVariant } = {}) {}
+
+  async superResolution(): Promise<PostStage> {
+    if (!this.sr) {
+      const { createSuperResolutionStage } = await import('../post/index.ts');
+      this.sr ??= await createSuperResolutionStage({
+        variant: this.opts.srVariant ?? srVariantFromEnv(),
+        cacheDir: this.opts.cacheDir,
+      });
+    }
+    return this.sr;
+  }
+
+  faceDetector(): Promise<FaceDetectorLike> {
+    this.faces ??= import('../post/faces/detector.ts').then((m) => m.sharedFaceDetector());
+    return this.faces;
+  }
+
+  async dispose(): Promise<void> {
+    const sr = this.sr;
+    this.sr = undefined;
+    await sr?.dispose();
+  }
+}
+
+/** How the runner opens what the ModelManager does not hold (the ControlNet and its residual-input UNet). */
+export type RunLoadOptions = Pick<LoadOptions, 'session'> & { cacheDir?: string };
+
+export interface RunContext {
+  load?: RunLoadOptions;
+  post?: PostResources;
+}
+
+/**
+ * Acquire the model, run the task's pipeline (or the controlled one), crop, run the post stages on each image
+ * (image i with seed + i, as its noise), return 8-bit images; the lease is released whatever happens.
+ */
 export async function runOnModels(
   models: ModelManager,
   req: RunRequest,
   signal: AbortSignal,
-  onProgress: (p: PipelineProgress) => void,
+  onProgress: (p: RunProgress) => void,
+  ctx: RunContext = {},
 ): Promise<RunResult> {
   const lease = await models.acquire(req.spec, req.loras);
   try {
     signal.throwIfAborted();
-    const out = await runPipeline(lease.model, { ...req.options, signal, onProgress });
-    const rgb = Array.from({ length: req.options.numImages }, (_, i) => imageBytes(out.images, i));
-    return { rgb, reused: lease.reused };
+    const opts = { ...req.options, signal, onProgress };
+    let out: PipelineOutput;
+    if (req.control) {
+      // The residual-input UNet would need the LoRA merge the ModelManager does privately for the plain UNet.
+      if (req.loras.length)
+        throw new Error(
+          'controlnet with a LoRA is not supported yet (the control UNet would run without it)',
+        );
+      const cacheDir = ctx.load?.cacheDir ?? defaultCacheDir();
+      out = await generateWithControl(lease.model, req.spec.path, req.control, opts, {
+        cacheDir,
+        session: ctx.load?.session,
+      });
+    } else {
+      out = await runPipeline(lease.model, opts);
+    }
+    const { width: fullW, height: fullH } = req.options;
+    const crop = req.crop ?? { width: fullW, height: fullH };
+    let rgb = Array.from({ length: req.options.numImages }, (_, i) =>
+      cropCentre(imageBytes(out.images, i), fullW, fullH, crop.width, crop.height),
+    );
+    let size = { ...crop };
+    if (req.post) {
+      const post = await postProcess(lease.model, req, rgb, crop, signal, onProgress, ctx.post);
+      rgb = post.rgb;
+      size = post.size;
+    }
+    return { rgb, ...size, reused: lease.reused, resolved: { steps: out.steps, sampler: out.sampler } };
   } finally {
     lease.release();
   }
 }
 
+/** True when any post stage is asked for (the API has already rejected what cannot run). */
+export function wantsPost(p: PostRequest): boolean {
+  return !!(
+    p.super_resolution ||
+    p.hires_fix ||
+    p.inpaint_faces ||
+    p.face_correct ||
+    p.face_swap ||
+    (p.color_grading != null && p.color_grading !== '') ||
+    p.film_grain
+  );
+}
+
+async function postProcess(
+  model: Parameters<typeof engineImg2ImgRunner>[0],
+  req: RunRequest,
+  rgb: Uint8Array[],
+  size: { width: number; height: number },
+  signal: AbortSignal,
+  onProgress: (p: RunProgress) => void,
+  resources: PostResources = new PostResources(),
+): Promise<{ rgb: Uint8Array[]; size: { width: number; height: number } }> {
+  const p = req.post as PostRequest;
+  const o = req.options;
+  const providers: PostProviders = {};
+  if (p.super_resolution) providers.superResolution = await resources.superResolution();
+  if (p.hires_fix || p.inpaint_faces)
+    providers.img2img = engineImg2ImgRunner(model, {
+      text: o.text,
+      negativePrompt: o.negativePrompt,
+      steps: o.steps,
+      cfgScale: o.cfgScale,
+      sampler: o.sampler,
+      useLpw: o.useLpw,
+    });
+  if (p.inpaint_faces) providers.faceDetector = await resources.faceDetector();
+  const out: Uint8Array[] = [];
+  let outSize = size;
+  for (const [i, data] of rgb.entries()) {
+    signal.throwIfAborted();
+    const img = await runPostStages(
+      { data, width: size.width, height: size.height, channels: 3 },
+      { ...p, seed: o.seed + i },
+      {
+        providers,
+        signal,
+        onProgress: (e) =>
+          onProgress({ phase: e.stage, step: Math.max(1, e.done), total: Math.max(1, e.total) }),
+      },
+    );
+    const bytes = toUint8Image(img);
+    if (bytes.channels !== 3) throw new Error(`post-processing returned ${bytes.channels} channels`);
+    out.push(bytes.data as Uint8Array);
+    outSize = { width: bytes.width, height: bytes.height };
+  }
+  return { rgb: out, size: outSize };
+}
+
 export class InProcessRunner implements PipelineRunner {
-  constructor(readonly models: ModelManager) {}
-  run(req: RunRequest, signal: AbortSignal, onProgress: (p: PipelineProgress) => void): Promise<RunResult> {
-    return runOnModels(this.models, req, signal, onProgress);
+  private readonly post: PostResources;
+  constructor(
+    readonly models: ModelManager,
+    private readonly load: RunLoadOptions = {},
+  ) {
+    this.post = new PostResources({ cacheDir: load.cacheDir });
+  }
+  run(req: RunRequest, signal: AbortSignal, onProgress: (p: RunProgress) => void): Promise<RunResult> {
+    return runOnModels(this.models, req, signal, onProgress, { load: this.load, post: this.post });
   }
   async stats(): Promise<ModelManagerStats> {
     return this.models.stats();
   }
-  close(): Promise<void> {
-    return this.models.close();
+  async close(): Promise<void> {
+    await this.post.dispose();
+    await this.models.close();
   }
 }

@@ -2,7 +2,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { ModelManager, type ModelManagerOptions } from './model-manager.ts';
-import { type RunRequest, runOnModels } from './pipeline-runner.ts';
+import { PostResources, type RunContext, type RunRequest, runOnModels } from './pipeline-runner.ts';
 
 type ToWorker =
   | { type: 'generate'; id: number; req: RunRequest }
@@ -12,7 +12,14 @@ type ToWorker =
 
 const port = parentPort;
 if (!port) throw new Error('runner-worker.ts must run as a worker thread');
-const models = new ModelManager((workerData as { options: ModelManagerOptions }).options);
+const options = (workerData as { options: ModelManagerOptions }).options;
+const models = new ModelManager(options);
+// what the runner opens beside the ModelManager's models: the ControlNet (same cache and session settings as the
+// ModelManager's, 'extended' as there) and the post stages' networks, kept for later prompts
+const ctx: RunContext = {
+  load: { cacheDir: options.cacheDir, session: { optimization: 'extended', ...options.session } },
+  post: new PostResources({ cacheDir: options.cacheDir }),
+};
 const running = new Map<number, AbortController>();
 
 port.on('message', async (m: ToWorker) => {
@@ -26,6 +33,7 @@ port.on('message', async (m: ToWorker) => {
   }
   if (m.type === 'close') {
     for (const c of running.values()) c.abort(new Error('generation thread closing'));
+    await ctx.post?.dispose();
     await models.close();
     port.close();
     return;
@@ -33,8 +41,12 @@ port.on('message', async (m: ToWorker) => {
   const ac = new AbortController();
   running.set(m.id, ac);
   try {
-    const result = await runOnModels(models, m.req, ac.signal, (p) =>
-      port.postMessage({ type: 'progress', id: m.id, p }),
+    const result = await runOnModels(
+      models,
+      m.req,
+      ac.signal,
+      (p) => port.postMessage({ type: 'progress', id: m.id, p }),
+      ctx,
     );
     port.postMessage(
       { type: 'done', id: m.id, result },

@@ -11,15 +11,16 @@ import type {
   GeneratorCapabilities,
   RunOptions,
 } from '../domain/ports.ts';
-import { type LoraRef, ModelManager, type ModelManagerStats, type ModelSpec } from './model-manager.ts';
+import { isSuperResolutionInstalled } from '../post/index.ts';
 import {
-  cropCentre,
-  decodeImageFile,
-  decodeMaskFile,
-  encodeImage,
-  type ImageFormat,
-} from './pipeline/images.ts';
-import { InProcessRunner, type PipelineRunner } from './pipeline-runner.ts';
+  availableControlnets,
+  type ConditioningStatus,
+  conditioningAvailability,
+  unavailableMessage,
+} from './conditioning.ts';
+import { type LoraRef, ModelManager, type ModelManagerStats, type ModelSpec } from './model-manager.ts';
+import { decodeImageFile, decodeMaskFile, encodeImage, type ImageFormat } from './pipeline/images.ts';
+import { InProcessRunner, type PipelineRunner, type RunRequest, wantsPost } from './pipeline-runner.ts';
 import { isSamplerName, SAMPLER_NAMES } from './schedulers/index.ts';
 
 /** Where the generator finds model files; the composition root implements it over the store and blobs. */
@@ -46,6 +47,8 @@ export interface SdGeneratorOptions {
   /** output encoding (default jpeg, quality 95, 4:4:4) */
   format?: ImageFormat;
   jpegQuality?: number;
+  /** `<dataDir>/models` (modelsRoot): where installed ControlNets are found; without it no controlnet type is offered */
+  modelsDir?: string;
 }
 
 /** Prompt fields honoured beyond the always-honoured text, seed, num_images, w/h, scheduler. */
@@ -58,6 +61,14 @@ export const SD_FEATURES = [
   'lora_scale',
   'input_image',
   'mask_image',
+  'controlnet_conditioning_scale',
+  'controlnet_txt2img',
+  // post-processing, run on every image after decoding (src/post, docs/post.md)
+  'super_resolution',
+  'hires_fix',
+  'inpaint_faces',
+  'color_grading',
+  'film_grain',
 ] as const;
 
 const TAGS = /<(lora|faceid):\d+(?::-?\d*\.?\d+)?>/gi;
@@ -91,12 +102,26 @@ export class SdGenerator implements Generator {
     return this.runner.close();
   }
 
+  /** Every controlnet type's status (reads only safetensors headers; a type installed later shows up at once). */
+  private controlStatus(): ConditioningStatus[] {
+    return this.opts.modelsDir ? conditioningAvailability(this.opts.modelsDir) : [];
+  }
+
   capabilities(): GeneratorCapabilities {
+    const statuses = this.controlStatus();
+    // super_resolution (and so hires_fix / inpaint_faces, which need it) only when the ESRGAN package is there
+    const sr = isSuperResolutionInstalled();
+    const features = SD_FEATURES.filter(
+      (f) => sr || !['super_resolution', 'hires_fix', 'inpaint_faces'].includes(f),
+    );
     return {
       branches: ['sd15'],
       schedulers: [...SAMPLER_NAMES],
-      controlnets: [],
-      features: [...SD_FEATURES],
+      controlnets: this.opts.modelsDir ? availableControlnets(this.opts.modelsDir) : [],
+      controlnetReasons: Object.fromEntries(
+        statuses.filter((s) => !s.available).map((s) => [s.type, unavailableMessage(s)]),
+      ),
+      features, // face_correct / face_swap are absent: checkPostParams gives the 422 its reason
       mock: false,
     };
   }
@@ -123,17 +148,31 @@ export class SdGenerator implements Generator {
 
   async generate(req: GenerationRequest, run: RunOptions): Promise<GenerationResult> {
     run.signal.throwIfAborted();
-    if (!isSamplerName(req.scheduler)) throw new Error(`scheduler ${req.scheduler} is not installed`);
+    if (req.scheduler !== null && !isSamplerName(req.scheduler))
+      throw new Error(`scheduler ${req.scheduler} is not installed`);
+    if (req.faceCorrect || req.faceSwap)
+      throw new Error('face_correct / face_swap are not supported (no face restoration or face swap model)');
+    const control = this.controlOf(req);
     const spec = await this.resolver.baseModel(req.tune);
     const loras = await this.lorasOf(req);
     const { width, height } = canvasSize(req.width, req.height);
     const initImage = req.inputImage ? await decodeImageFile(req.inputImage, width, height) : undefined;
     const mask = req.maskImage ? await decodeMaskFile(req.maskImage, width, height) : undefined;
     run.onProgress?.({ phase: 'loading', step: 1, total: 1 });
+    const post = {
+      super_resolution: req.superResolution,
+      hires_fix: req.hiresFix,
+      inpaint_faces: req.inpaintFaces,
+      color_grading: req.colorGrading,
+      film_grain: req.filmGrain,
+    };
     const out = await this.runner.run(
       {
         spec,
         loras,
+        control,
+        crop: { width: req.width, height: req.height },
+        post: wantsPost(post) ? post : undefined,
         options: {
           text: promptTextOf(req.text),
           negativePrompt: req.negativePrompt,
@@ -143,7 +182,7 @@ export class SdGenerator implements Generator {
           seed: req.seed,
           steps: req.steps,
           cfgScale: req.cfgScale,
-          sampler: req.scheduler,
+          sampler: req.scheduler ?? undefined,
           useLpw: req.useLpw,
           initImage,
           mask,
@@ -156,11 +195,30 @@ export class SdGenerator implements Generator {
     run.signal.throwIfAborted();
     const format = this.opts.format ?? 'jpeg';
     const images = [];
-    for (const full of out.rgb) {
-      const rgb = cropCentre(full, width, height, req.width, req.height);
-      const data = await encodeImage(rgb, req.width, req.height, format, this.opts.jpegQuality);
-      images.push({ data, contentType: `image/${format}` as const, width: req.width, height: req.height });
+    for (const rgb of out.rgb) {
+      const data = await encodeImage(rgb, out.width, out.height, format, this.opts.jpegQuality);
+      images.push({ data, contentType: `image/${format}` as const, width: out.width, height: out.height });
     }
-    return { images, notes: [] };
+    return {
+      images,
+      notes: [],
+      resolved: { steps: out.resolved.steps, scheduler: out.resolved.sampler },
+    };
+  }
+
+  /** The run's ControlNet request, or an error naming what to install when the type is not available. */
+  private controlOf(req: GenerationRequest): RunRequest['control'] {
+    if (!req.controlnet) return undefined;
+    if (req.maskImage) throw new Error('a mask cannot be combined with controlnet');
+    const status = this.controlStatus().find((s) => s.type === req.controlnet);
+    if (!status?.available || !status.controlnetPath)
+      throw new Error(status ? unavailableMessage(status) : `unknown controlnet ${req.controlnet}`);
+    return {
+      type: status.type,
+      controlnetPath: status.controlnetPath,
+      annotatorDir: status.annotatorDir,
+      scale: req.controlnetConditioningScale ?? undefined,
+      txt2img: req.controlnetTxt2img,
+    };
   }
 }

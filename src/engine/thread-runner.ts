@@ -6,11 +6,10 @@
 
 import { Worker } from 'node:worker_threads';
 import type { ModelManagerOptions, ModelManagerStats } from './model-manager.ts';
-import type { PipelineProgress } from './pipeline/types.ts';
-import type { PipelineRunner, RunRequest, RunResult } from './pipeline-runner.ts';
+import type { PipelineRunner, RunProgress, RunRequest, RunResult } from './pipeline-runner.ts';
 
 type FromWorker =
-  | { type: 'progress'; id: number; p: PipelineProgress }
+  | { type: 'progress'; id: number; p: RunProgress }
   | { type: 'done'; id: number; result: RunResult }
   | { type: 'failed'; id: number; error: { name: string; message: string } }
   | { type: 'stats'; id: number; stats: ModelManagerStats };
@@ -27,7 +26,7 @@ import('tsx/esm/api').then((tsx) => { tsx.register(); return import(workerData.e
 interface Pending {
   resolve: (v: never) => void;
   reject: (e: Error) => void;
-  onProgress?: (p: PipelineProgress) => void;
+  onProgress?: (p: RunProgress) => void;
 }
 
 export class ThreadRunner implements PipelineRunner {
@@ -62,10 +61,7 @@ export class ThreadRunner implements PipelineRunner {
     this.pending.clear();
   }
 
-  private call<T>(
-    msg: Record<string, unknown>,
-    onProgress?: (p: PipelineProgress) => void,
-  ): [number, Promise<T>] {
+  private call<T>(msg: Record<string, unknown>, onProgress?: (p: RunProgress) => void): [number, Promise<T>] {
     if (this.closed) throw new Error('generation thread is closed');
     const id = this.nextId++;
     const done = new Promise<T>((resolve, reject) => {
@@ -76,11 +72,7 @@ export class ThreadRunner implements PipelineRunner {
     return [id, done];
   }
 
-  async run(
-    req: RunRequest,
-    signal: AbortSignal,
-    onProgress: (p: PipelineProgress) => void,
-  ): Promise<RunResult> {
+  async run(req: RunRequest, signal: AbortSignal, onProgress: (p: RunProgress) => void): Promise<RunResult> {
     signal.throwIfAborted();
     const [id, done] = this.call<RunResult>({ type: 'generate', req }, onProgress);
     const cancel = () => {

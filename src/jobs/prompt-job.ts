@@ -97,10 +97,11 @@ async function run(svc: Services, prompt: Prompt, signal: AbortSignal): Promise<
     status: 'completed',
     resolved: JSON.stringify({
       cfg_scale: resolved.cfgScale,
-      steps: resolved.steps,
+      // what actually ran: steps 0 / no scheduler are the model's defaults, which only the generator knows
+      steps: result.resolved?.steps ?? resolved.steps,
       w: resolved.width,
       h: resolved.height,
-      scheduler: resolved.scheduler,
+      scheduler: result.resolved?.scheduler ?? resolved.scheduler,
       negative_prompt_resolved: resolved.negativePrompt,
       text_resolved: resolved.text,
     }),

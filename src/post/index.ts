@@ -1,6 +1,7 @@
 import { colorGradingStage, isColorGradingPreset } from './color-grading.ts';
 import { esrganModelJson } from './esrgan/models.ts';
 import type { EsrganOptions, UpscaleOptions } from './esrgan/upscaler.ts';
+import { type FaceDetectorLike, inpaintFacesStage } from './faces/inpaint.ts';
 import { filmGrainStage } from './film-grain.ts';
 import { hiresFixStage, type Img2ImgRunner } from './hires-fix.ts';
 import { type PostStage, type RawImage, throwIfAborted } from './types.ts';
@@ -39,6 +40,8 @@ export interface PostProviders {
   superResolution?: PostStage;
   /** The engine's img2img pipeline for the prompt's model, needed by `hires_fix`. */
   img2img?: Img2ImgRunner;
+  /** A face detector (normally `await sharedFaceDetector()`); with `img2img` it enables `inpaint_faces`. */
+  faceDetector?: FaceDetectorLike;
 }
 
 /**
@@ -67,6 +70,8 @@ export class PostStageUnavailableError extends Error {
 export interface PostCapabilities {
   superResolution: boolean;
   img2img: boolean;
+  /** a face detector is installed (inpaint_faces also needs img2img) */
+  faces?: boolean;
 }
 
 /** True when the default ESRGAN package is installed; reads no weights and does not load onnxruntime. */
@@ -96,9 +101,18 @@ export function checkPostParams(params: PostParams, can: PostCapabilities): void
   if (params.hires_fix && !can.img2img) {
     throw new PostStageUnavailableError('hires_fix', 'hires_fix needs an img2img pipeline for this model');
   }
-  for (const field of ['inpaint_faces', 'face_correct', 'face_swap'] as const) {
+  if (params.inpaint_faces && !(can.img2img && can.faces)) {
+    throw new PostStageUnavailableError(
+      'inpaint_faces',
+      'inpaint_faces needs a face detector and an img2img pipeline for this model',
+    );
+  }
+  for (const field of ['face_correct', 'face_swap'] as const) {
     if (params[field]) {
-      throw new PostStageUnavailableError(field, `${field} is not supported yet (no face model installed)`);
+      throw new PostStageUnavailableError(
+        field,
+        `${field} is not supported yet (it needs a face restoration / face swap model, none is installed)`,
+      );
     }
   }
   if (
@@ -115,10 +129,17 @@ export function checkPostParams(params: PostParams, can: PostCapabilities): void
 
 /** The stages to run for these parameters, in order; throws PostStageUnavailableError for any it cannot honour. */
 export function planPostStages(params: PostParams, providers: PostProviders = {}): PostStage[] {
-  checkPostParams(params, { superResolution: !!providers.superResolution, img2img: !!providers.img2img });
+  checkPostParams(params, {
+    superResolution: !!providers.superResolution,
+    img2img: !!providers.img2img,
+    faces: !!providers.faceDetector,
+  });
   const stages: PostStage[] = [];
   if (params.super_resolution && providers.superResolution) stages.push(providers.superResolution);
   if (params.hires_fix && providers.img2img) stages.push(hiresFixStage(providers.img2img));
+  // docs/faces.md: after hires fix (faces redrawn at output resolution), before grading
+  if (params.inpaint_faces && providers.img2img && providers.faceDetector)
+    stages.push(inpaintFacesStage(providers.faceDetector, providers.img2img));
   if (isColorGradingPreset(params.color_grading)) stages.push(colorGradingStage(params.color_grading));
   if (params.film_grain) stages.push(filmGrainStage());
   return stages;

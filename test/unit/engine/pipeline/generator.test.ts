@@ -19,6 +19,7 @@ const gen = new SdGenerator(manager, {
     path: fixturePath('sd-reference', 'model'),
     tokenizerDir: fixturePath('clip-tokenizer'),
     defaultSteps: 2,
+    defaultSampler: 'euler_a',
   }),
   loraFile: async (id) =>
     lorasAvailable.has(id)
@@ -59,14 +60,15 @@ function request(over: Partial<GenerationRequest> = {}): GenerationRequest {
   };
 }
 
-test('capabilities: sd15, every API scheduler, no ControlNet, exactly the honoured features, not a mock', () => {
+test('capabilities: sd15, every API scheduler, no ControlNet without a models dir, the post stages, not a mock', () => {
   const c = gen.capabilities();
   assert.deepEqual(c.branches, ['sd15']);
   assert.equal(c.schedulers.length, 8);
   assert.deepEqual(c.controlnets, []);
   assert.equal(c.mock, false);
-  for (const f of ['super_resolution', 'face_swap', 'hires_fix', 'color_grading', 'film_grain'])
-    assert.ok(!c.features.includes(f));
+  for (const f of ['super_resolution', 'hires_fix', 'inpaint_faces', 'color_grading', 'film_grain'])
+    assert.ok(c.features.includes(f), f);
+  for (const f of ['face_swap', 'face_correct', 'backend_version']) assert.ok(!c.features.includes(f), f);
 });
 
 test('progress goes loading, encoding, denoising 1..n, decoding; steps 0 uses the model default', async () => {
@@ -78,6 +80,16 @@ test('progress goes loading, encoding, denoising 1..n, decoding; steps 0 uses th
   assert.deepEqual(events, ['loading 1/1', 'encoding 1/1', 'denoising 1/2', 'denoising 2/2', 'decoding 1/1']);
   assert.equal(r.images.length, 1);
   assert.equal(r.images[0].contentType, 'image/jpeg');
+  // what ran is reported: the model's 2 steps, the request's scheduler
+  assert.deepEqual(r.resolved, { steps: 2, scheduler: 'euler' });
+});
+
+test('no scheduler = the model default, reported in resolved', async () => {
+  const r = await gen.generate(request({ steps: 0, scheduler: null }), {
+    signal: new AbortController().signal,
+  });
+  assert.equal(r.resolved?.steps, 2);
+  assert.equal(r.resolved?.scheduler, 'euler_a');
 });
 
 test('cancellation between steps rejects with the abort reason and produces nothing', async () => {
