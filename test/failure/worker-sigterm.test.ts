@@ -22,7 +22,12 @@ test('SIGTERM hands the running job back uncounted and exits 0; a new worker com
     method: 'POST',
     url: '/tunes',
     payload: {
-      tune: { title: 'sigterm', name: 'man', branch: 'fast', images: await Promise.all([0, 1, 2, 3].map(() => dataUrl())) },
+      tune: {
+        title: 'sigterm',
+        name: 'man',
+        branch: 'fast',
+        images: await Promise.all([0, 1, 2, 3].map(() => dataUrl())),
+      },
     },
   });
   assert.equal(r.statusCode, 201, r.body);
