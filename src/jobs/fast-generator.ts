@@ -1,7 +1,10 @@
 // branch=fast image generator — a MOCK, clearly labelled: it produces placeholder JPEGs of the requested size
 // and count, each showing a diagonal stripe pattern and the word "MOCK" in block letters (drawn into a pixel
 // buffer, so no font is needed), tinted by the seed so different seeds give different images. No model is run.
+// `color_grading` and `film_grain` are cheap real image operations, so they are applied to the mock images (the
+// same src/post stages as the real branch, image i seeded seed + i); every other parameter is a mock note.
 import sharp from 'sharp';
+import { DEFAULT_SCHEDULER, DEFAULT_STEPS } from '../domain/generation.ts';
 import type {
   GenerationRequest,
   GenerationResult,
@@ -10,6 +13,10 @@ import type {
   RunOptions,
 } from '../domain/ports.ts';
 import { throwIfAborted } from '../domain/ports.ts';
+import { runPostStages } from '../post/index.ts';
+
+/** Prompt fields the mock really applies (to its placeholder images). */
+export const FAST_FEATURES = ['color_grading', 'film_grain'] as const;
 
 // 5×5 block glyphs, one string per row.
 const GLYPHS: Record<string, string[]> = {
@@ -74,21 +81,37 @@ export class FastMockGenerator implements Generator {
   readonly name = 'fast (mock generator)';
 
   capabilities(): GeneratorCapabilities {
-    // The mock honours count, size and seed only; every other parameter is recorded as a note (mock: true).
-    return { branches: ['fast'], schedulers: [], controlnets: [], features: [], mock: true };
+    // The mock honours count, size, seed, color_grading and film_grain; every other parameter is recorded as a
+    // note (mock: true).
+    return { branches: ['fast'], schedulers: [], controlnets: [], features: [...FAST_FEATURES], mock: true };
   }
 
   async generate(req: GenerationRequest, opts: RunOptions): Promise<GenerationResult> {
     const images = [];
     for (let i = 0; i < req.numImages; i++) {
       throwIfAborted(opts.signal);
-      const pixels = mockPixels(req.width, req.height, mockHue(req.seed, i));
+      const mock = mockPixels(req.width, req.height, mockHue(req.seed, i));
+      const post = await runPostStages(
+        { data: mock, width: req.width, height: req.height, channels: 3 },
+        { seed: req.seed + i, color_grading: req.colorGrading, film_grain: req.filmGrain },
+        { signal: opts.signal },
+      );
+      const pixels = post.data;
       const data = await sharp(pixels, { raw: { width: req.width, height: req.height, channels: 3 } })
         .jpeg({ quality: 80 })
         .toBuffer();
       images.push({ data, contentType: 'image/jpeg' as const, width: req.width, height: req.height });
       opts.onProgress?.({ phase: 'mock', step: i + 1, total: req.numImages });
     }
-    return { images, notes: ['mock: placeholder images from branch=fast, no model was run'] };
+    const applied = [req.colorGrading && 'color_grading', req.filmGrain && 'film_grain'].filter(Boolean);
+    return {
+      images,
+      notes: [
+        'mock: placeholder images from branch=fast, no model was run',
+        ...(applied.length ? [`mock: ${applied.join(' and ')} applied to the placeholder images`] : []),
+      ],
+      // no sampler runs: the defaults a real model would use are reported, so the prompt shows resolved values
+      resolved: { steps: req.steps || DEFAULT_STEPS, scheduler: req.scheduler ?? DEFAULT_SCHEDULER },
+    };
   }
 }

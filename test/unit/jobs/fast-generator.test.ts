@@ -41,3 +41,52 @@ test('an aborted signal stops generation', async () => {
   ctl.abort(new Error('cancelled'));
   await assert.rejects(new FastMockGenerator().generate(req({}), { signal: ctl.signal }), /cancelled/);
 });
+
+async function rawOf(jpeg: Buffer): Promise<Uint8Array> {
+  return new Uint8Array(await sharp(jpeg).raw().toBuffer());
+}
+
+function meanAbsDiff(a: Uint8Array, b: Uint8Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += Math.abs(a[i] - b[i]);
+  return s / a.length;
+}
+
+test('color_grading and film_grain are really applied to the mock images (deterministic), others stay notes', async () => {
+  const gen = new FastMockGenerator();
+  assert.deepEqual(gen.capabilities().features.sort(), ['color_grading', 'film_grain']);
+  const signal = new AbortController().signal;
+  const plain = await gen.generate(req({ numImages: 1 }), { signal });
+  const graded = await gen.generate(req({ numImages: 1, colorGrading: 'Film Portra' }), { signal });
+  const both = await gen.generate(req({ numImages: 1, colorGrading: 'Film Portra', filmGrain: true }), {
+    signal,
+  });
+  const again = await gen.generate(req({ numImages: 1, colorGrading: 'Film Portra', filmGrain: true }), {
+    signal,
+  });
+  const [p, g, b] = [
+    await rawOf(plain.images[0].data),
+    await rawOf(graded.images[0].data),
+    await rawOf(both.images[0].data),
+  ];
+  // Portra lifts the blacks: the near-black MOCK letters (17) come out lighter
+  assert.ok(meanAbsDiff(p, g) > 2, `grading changed the image by ${meanAbsDiff(p, g)}`);
+  assert.ok(meanAbsDiff(g, b) > 0.5, `grain changed the image by ${meanAbsDiff(g, b)}`);
+  assert.deepEqual(both.images[0].data, again.images[0].data);
+  assert.match(both.notes.join('\n'), /color_grading and film_grain applied/);
+  assert.match(both.notes[0], /mock/);
+  const m = await sharp(both.images[0].data).metadata();
+  assert.deepEqual([m.width, m.height], [200, 120]);
+});
+
+test('resolved: the mock reports the defaults a blank steps / scheduler stand for', async () => {
+  const signal = new AbortController().signal;
+  const r = await new FastMockGenerator().generate(req({ numImages: 1, steps: 0, scheduler: null }), {
+    signal,
+  });
+  assert.deepEqual(r.resolved, { steps: 30, scheduler: 'dpm++2m_karras' });
+  const s = await new FastMockGenerator().generate(req({ numImages: 1, steps: 12, scheduler: 'euler' }), {
+    signal,
+  });
+  assert.deepEqual(s.resolved, { steps: 12, scheduler: 'euler' });
+});
