@@ -303,6 +303,20 @@ export class PgBossQueue implements JobQueue {
     return rows[0]?.next ?? null;
   }
 
+  /**
+   * Which of these subjects have a job of this type (in any state). For callers that must not enqueue twice, e.g.
+   * src/domain/packs.ts, which today reads the embedded `jobs` table for this and so sees nothing in pgboss mode.
+   */
+  async subjectsWithJobs(type: string, subjectIds: number[]): Promise<Set<number>> {
+    if (!subjectIds.length) return new Set();
+    const { rows } = await this.pool.query<{ s: string }>(
+      `select distinct (data->>'subjectId')::bigint as s from ${this.schema}.job
+       where name = $1 and (data->>'subjectId')::bigint = any($2::bigint[])`,
+      [queueName(type), subjectIds],
+    );
+    return new Set(rows.map((r) => Number(r.s)));
+  }
+
   /** Jobs per type and pg-boss state (for /metrics and /healthz). */
   async depth(): Promise<{ type: string; state: string; count: number }[]> {
     const { rows } = await this.pool.query<{ name: string; state: string; n: string }>(

@@ -58,6 +58,15 @@ describe('pg-boss adapter specifics', { skip: await pgUnavailable() }, () => {
     assert.equal(job?.subjectId, 1);
   });
 
+  test('subjectsWithJobs names the subjects that have a job of that type', async () => {
+    await a.enqueue({ type: 'prompt', accountId: 5, subjectId: 501 });
+    await a.enqueue({ type: 'train', accountId: 5, subjectId: 502 });
+    assert.deepEqual([...(await a.subjectsWithJobs('prompt', [501, 502, 503]))], [501]);
+    assert.deepEqual([...(await a.subjectsWithJobs('prompt', []))], []);
+    await a.cancel('prompt', 501);
+    await a.cancel('train', 502);
+  });
+
   test('finished jobs older than keepFinishedDays are deleted; newer ones and live ones stay', async () => {
     const c = await PgBossQueue.open({ connectionString: scratch.url, ...OPTS, keepFinishedDays: 1 });
     try {
