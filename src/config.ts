@@ -70,7 +70,9 @@ export const configSchema = z.object({
     .describe('ATELIER_HTTP_REQUEST_TIMEOUT_MS: whole request (headers and body) must arrive within this'),
   httpIdleTimeoutMs: int(1000)
     .default(60_000)
-    .describe('ATELIER_HTTP_IDLE_TIMEOUT_MS: a connection that sends or receives nothing this long is closed'),
+    .describe(
+      'ATELIER_HTTP_IDLE_TIMEOUT_MS: a connection that sends or receives nothing this long is closed',
+    ),
   rateLimitPerMinute: int(0)
     .default(600)
     .describe('ATELIER_RATE_LIMIT_PER_MINUTE: requests per account per minute (burst as large); 0 = off'),
@@ -104,6 +106,16 @@ export const configSchema = z.object({
     .describe(
       'ATELIER_PACKS_FILE: JSON file (or folder of them) of gallery packs, loaded at start (docs/packs.md)',
     ),
+  // The two below are read where they are used (the generation thread, src/engine/load.ts), from the
+  // environment; listed here so a bad value stops the server at start and `--help` documents them.
+  srModel: z
+    .enum(['thick', 'medium', 'slim'])
+    .default('thick')
+    .describe('ATELIER_SR_MODEL: ESRGAN network of super_resolution (docs/post.md): thick, medium or slim'),
+  graphCache: z
+    .string()
+    .optional()
+    .describe('ATELIER_GRAPH_CACHE: folder of compiled ONNX graphs (default ./.cache/graphs)'),
 });
 
 export type Config = z.infer<typeof configSchema> & { databaseFile: string; publicBaseUrl: string };
@@ -147,6 +159,8 @@ const ENV_NAMES: Record<string, string> = {
   s3Prefix: 'ATELIER_S3_PREFIX',
   metricsToken: 'ATELIER_METRICS_TOKEN',
   packsFile: 'ATELIER_PACKS_FILE',
+  srModel: 'ATELIER_SR_MODEL',
+  graphCache: 'ATELIER_GRAPH_CACHE',
 };
 
 export class ConfigError extends Error {}
