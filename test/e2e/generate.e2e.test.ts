@@ -1,12 +1,16 @@
 // End to end: the tiny fixture model registered with `atelier models add` as base-model tune 690204, the real
-// SdGenerator in the engines, prompts through buildApp; every parameter must reach the pipeline.
+// SdGenerator in the engines, prompts through buildApp; every parameter must reach the pipeline. The fixture
+// ControlNet is installed as `canny` in a temporary models dir; super_resolution uses the slim ESRGAN
+// (ATELIER_SR_MODEL=slim, read by the generation thread).
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { runModelsCommand, storeModelResolver } from '../../src/cli/models.ts';
+import { controlnetDir } from '../../src/engine/conditioning.ts';
 import type { ModelResolver } from '../../src/engine/sd-generator.ts';
 import { SdGenerator } from '../../src/engine/sd-generator.ts';
 import { ThreadRunner } from '../../src/engine/thread-runner.ts';
@@ -21,8 +25,17 @@ const BASE_TUNE = 690204;
 let h: Harness;
 let generator: SdGenerator;
 let loraTuneId: number;
+let controlModels: string;
+const previousSr = process.env.ATELIER_SR_MODEL;
 
 before(async () => {
+  process.env.ATELIER_SR_MODEL = 'slim'; // before the thread starts: a worker copies the environment
+  controlModels = mkdtempSync(join(tmpdir(), 'atelier-e2e-cn-'));
+  mkdirSync(controlnetDir(controlModels, 'canny'), { recursive: true });
+  symlinkSync(
+    fixturePath('sd-reference', 'checkpoint', 'controlnet-tiny-public.safetensors'),
+    join(controlnetDir(controlModels, 'canny'), 'canny.safetensors'),
+  );
   // the pipelines run on a worker thread, as in the server (createSdGenerator)
   const runner = new ThreadRunner({
     cacheDir: join(process.cwd(), '.cache', 'graphs'),
@@ -34,7 +47,7 @@ before(async () => {
     baseModel: (t) => (resolver as ModelResolver).baseModel(t),
     loraFile: (id) => (resolver as ModelResolver).loraFile(id),
   };
-  generator = new SdGenerator(runner, lazy, { format: 'png' });
+  generator = new SdGenerator(runner, lazy, { format: 'png', modelsDir: controlModels });
   h = await harness(
     // a long lease: a real decode on a loaded 2-core machine can outlast the harness's 2 s lease
     { jobLeaseMs: 120_000 },
@@ -96,6 +109,9 @@ before(async () => {
 after(async () => {
   await h.close();
   await generator.close();
+  rmSync(controlModels, { recursive: true, force: true });
+  if (previousSr === undefined) delete process.env.ATELIER_SR_MODEL;
+  else process.env.ATELIER_SR_MODEL = previousSr;
 });
 
 /** Real generation on a shared CI machine can take far longer than the mock: wait up to 5 minutes. */
@@ -111,7 +127,13 @@ async function completedPrompt(h: Harness, url: string): Promise<Record<string, 
 }
 
 interface Generated {
-  prompt: { seed: number; status: string; images: (string | { url: string })[] };
+  prompt: {
+    seed: number;
+    status: string;
+    images: (string | { url: string })[];
+    steps: number | null;
+    scheduler: string | null;
+  };
   images: Buffer[];
 }
 
@@ -252,15 +274,119 @@ test('img2img (input_image_base64, denoising_strength) and inpainting (input_ima
   assert.ok(insideMean > outsideMean, `inside ${insideMean}, outside ${outsideMean}`);
 });
 
-test('parameters the engine cannot honour are rejected (422), never ignored', async () => {
-  for (const extra of [{ controlnet: 'canny' }, { super_resolution: true }, { face_swap: true }]) {
+test('parameters the engine cannot honour are rejected (422) naming what is missing, never ignored', async () => {
+  const img = `data:image/png;base64,${(await disc()).toString('base64')}`;
+  const cases: [Record<string, unknown>, string, RegExp][] = [
+    [
+      { controlnet: 'depth', input_image_base64: img },
+      'controlnet',
+      /depth.*not installed; install .*control_v11f1p_sd15_depth/,
+    ],
+    [{ controlnet: 'ipadapter', input_image_base64: img }, 'controlnet', /IP-Adapter .*not implemented/],
+    [{ hires_fix: true }, 'hires_fix', /requires super_resolution/],
+    [{ inpaint_faces: true }, 'inpaint_faces', /requires super_resolution/],
+    [{ face_swap: true }, 'face_swap', /face_swap is not supported/],
+    [{ face_correct: true }, 'face_correct', /face_correct is not supported/],
+  ];
+  for (const [extra, field, why] of cases) {
     const res = await h.req({
       method: 'POST',
       url: `/tunes/${BASE_TUNE}/prompts`,
       payload: { prompt: { text: 'x', w: 128, h: 128, ...extra } },
     });
     assert.equal(res.statusCode, 422, `${JSON.stringify(extra)}: ${res.body}`);
+    assert.match(JSON.stringify(res.json()), new RegExp(field), res.body);
+    assert.match(res.body, why);
   }
+  // a mask with controlnet (multipart: files)
+  const body = await multipart([
+    ['prompt[text]', 'x'],
+    ['prompt[controlnet]', 'canny'],
+    ['prompt[input_image]', { data: await disc() }],
+    ['prompt[mask_image]', { data: await disc() }],
+  ]);
+  const res = await h.req({ method: 'POST', url: `/tunes/${BASE_TUNE}/prompts`, ...body });
+  assert.equal(res.statusCode, 422, res.body);
+  assert.match(res.body, /mask cannot be combined with controlnet/);
+});
+
+/** 128 x 128 PNG with hard edges (a bright disc on a gradient) so canny finds something. */
+function disc(n = 128): Promise<Buffer> {
+  const px = Buffer.alloc(n * n * 3);
+  for (let y = 0; y < n; y++)
+    for (let x = 0; x < n; x++) {
+      const inDisc = (x - n / 2) ** 2 + (y - n / 2) ** 2 < (n / 4) ** 2;
+      const o = (y * n + x) * 3;
+      px[o] = inDisc ? 240 : (x * 255) / n;
+      px[o + 1] = inDisc ? 230 : 80;
+      px[o + 2] = inDisc ? 50 : (y * 255) / n;
+    }
+  return sharp(px, { raw: { width: n, height: n, channels: 3 } })
+    .png()
+    .toBuffer();
+}
+
+test('controlnet canny through the API: the installed type runs, both modes, and changes the image', async () => {
+  const img = `data:image/png;base64,${(await disc()).toString('base64')}`;
+  const plain = await generate({ seed: 21 });
+  const txt = await generate({
+    seed: 21,
+    input_image_base64: img,
+    controlnet: 'canny',
+    controlnet_txt2img: true,
+  });
+  const again = await generate({
+    seed: 21,
+    input_image_base64: img,
+    controlnet: 'canny',
+    controlnet_txt2img: true,
+  });
+  assert.deepEqual(txt.images[0], again.images[0]);
+  assert.ok((await meanAbsDiff(plain.images[0], txt.images[0])) > 0.5, 'control changes the image');
+  const zero = await generate({
+    seed: 21,
+    input_image_base64: img,
+    controlnet: 'canny',
+    controlnet_txt2img: true,
+    controlnet_conditioning_scale: 0,
+  });
+  assert.ok((await meanAbsDiff(plain.images[0], zero.images[0])) < 0.5, 'scale 0 = no control');
+  const i2i = await generate({
+    seed: 21,
+    input_image_base64: img,
+    controlnet: 'canny',
+    denoising_strength: 0.6,
+  });
+  const meta = await sharp(i2i.images[0]).metadata();
+  assert.deepEqual([meta.width, meta.height], [128, 128]);
+});
+
+test('color_grading and film_grain run on the real branch: deterministic, each changes the image', async () => {
+  const base = await generate({ seed: 31 });
+  const graded = await generate({ seed: 31, color_grading: 'Ektar' });
+  const both = await generate({ seed: 31, color_grading: 'Ektar', film_grain: true });
+  const again = await generate({ seed: 31, color_grading: 'Ektar', film_grain: true });
+  assert.deepEqual(both.images[0], again.images[0]);
+  assert.ok((await meanAbsDiff(base.images[0], graded.images[0])) > 1, 'grading');
+  assert.ok((await meanAbsDiff(graded.images[0], both.images[0])) > 0.3, 'grain');
+});
+
+test('super_resolution (slim ESRGAN) gives 4x the size', async () => {
+  const r = await generate({ seed: 32, w: 64, h: 64, super_resolution: true });
+  const meta = await sharp(r.images[0]).metadata();
+  assert.deepEqual([meta.width, meta.height], [256, 256]);
+});
+
+test('blank steps and scheduler reach the model as its own defaults; the prompt shows what ran', async () => {
+  // `models add ... --default-sampler euler --default-steps 3`
+  const r = await generate({ seed: 33, steps: undefined });
+  assert.equal(r.prompt.steps, 3);
+  assert.equal(r.prompt.scheduler, 'euler');
+  const zero = await generate({ seed: 33, steps: 0 });
+  assert.equal(zero.prompt.steps, 3);
+  assert.deepEqual(zero.images[0], r.images[0]);
+  const explicit = await generate({ seed: 33, steps: 3, scheduler: 'euler' });
+  assert.deepEqual(explicit.images[0], r.images[0]);
 });
 
 test('every prompt above ran on one load of the base model (sessions reused, LoRA sets cached)', async () => {
