@@ -442,18 +442,10 @@ async function schedule(svc: Services, actor: Actor, planned: PlannedPrompt[]): 
     const fresh = (await tunesSql.getTune(svc.db, p.tune.id)) ?? p.tune;
     out.push(await insertAndSchedule(svc, actor, fresh, p.params, p.notes));
   }
-  const ids = out.map((p) => p.id);
-  const withJob = new Set(
-    ids.length
-      ? (
-          await svc.db
-            .selectFrom('jobs')
-            .select('subject_id')
-            .where('type', '=', JOB_PROMPT)
-            .where('subject_id', 'in', ids)
-            .execute()
-        ).map((j) => j.subject_id)
-      : [],
+  // Ask the queue, not the embedded jobs table: in pg-boss mode that table is empty.
+  const withJob = await svc.queue.subjectsWithJobs(
+    JOB_PROMPT,
+    out.map((p) => p.id),
   );
   for (const p of out) {
     if (withJob.has(p.id)) continue;

@@ -109,6 +109,10 @@ export class EmbeddedQueue implements JobQueue {
     return (await sql.reapExpiredLeases(this.db)).map(toClaimed);
   }
 
+  async subjectsWithJobs(type: string, subjectIds: number[]): Promise<Set<number>> {
+    return new Set(await sql.subjectsWithJobs(this.db, type, subjectIds));
+  }
+
   async nextDueAt(types: string[]): Promise<Date | null> {
     const at = await sql.nextDueAt(this.db, types);
     return at ? new Date(at) : null;

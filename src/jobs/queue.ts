@@ -39,6 +39,8 @@ export interface JobQueue {
   cancel(type: string, subjectId: number): Promise<void>;
   /** Requeue jobs whose lease expired; returns those that ran out of attempts (now failed). */
   reapExpired(): Promise<ClaimedJob[]>;
+  /** Which of these subjects already have a job of this type (any state): callers use it not to enqueue twice. */
+  subjectsWithJobs(type: string, subjectIds: number[]): Promise<Set<number>>;
   /** Earliest time a queued job becomes due, if any. */
   nextDueAt(types: string[]): Promise<Date | null>;
   /** In-process wake-ups: a job was enqueued, or running jobs were asked to cancel. */

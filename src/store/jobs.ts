@@ -242,3 +242,16 @@ export async function nextDueAt(db: Db, types: string[]): Promise<string | undef
     .executeTakeFirst();
   return (r?.next as string | null) ?? undefined;
 }
+
+/** Subjects among `subjectIds` that have a job of `type`, in any state. */
+export async function subjectsWithJobs(db: Db, type: string, subjectIds: number[]): Promise<number[]> {
+  if (!subjectIds.length) return [];
+  const rows = await db
+    .selectFrom('jobs')
+    .select('subject_id')
+    .distinct()
+    .where('type', '=', type)
+    .where('subject_id', 'in', subjectIds)
+    .execute();
+  return rows.map((r) => r.subject_id);
+}

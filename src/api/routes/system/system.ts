@@ -1,14 +1,18 @@
 // Health, the caller's account (CLIENTS.md item 38: `astria login` reads GET /users as an object) and the
 // callback delivery log (API.md §4, ext).
+
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../domain/context.ts';
 import { getAccount } from '../../../store/accounts.ts';
 import { listDeliveries } from '../../../store/webhooks.ts';
 import { parsePage } from '../../list-query.ts';
+import { checkHealth } from '../metrics/health.ts';
 
 export async function systemRoutes(app: FastifyInstance, { svc }: { svc: Services }) {
-  app.get('/healthz', { config: { public: true } }, async () => {
-    await svc.db.selectFrom('settings').select('key').limit(1).execute();
+  // Database, queue and storage each answer (checkHealth); 503 with the failing check's message otherwise.
+  app.get('/healthz', { config: { public: true } }, async (_req, reply) => {
+    const h = await checkHealth(svc);
+    if (!h.ok) return reply.code(503).send(h);
     return { ok: true };
   });
 
