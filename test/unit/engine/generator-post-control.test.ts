@@ -197,6 +197,20 @@ test('super_resolution with the slim ESRGAN (ATELIER_SR_MODEL=slim) gives 4x the
   assert.ok(phases.includes('super_resolution'));
 });
 
+test('hires_fix redraws the upscaled image with the engine img2img; inpaint_faces runs the detector (no face here: unchanged)', async () => {
+  const sr = await run(request({ seed: 9, superResolution: true }));
+  const phases: string[] = [];
+  const hires = await run(request({ seed: 9, superResolution: true, hiresFix: true }), phases);
+  assert.deepEqual([hires.images[0].width, hires.images[0].height], [256, 256]);
+  assert.ok(phases.includes('hires_fix'), phases.join(' '));
+  assert.ok((await meanAbsDiff(sr.images[0].data, hires.images[0].data)) > 0.5, 'hires fix changes it');
+  const again = await run(request({ seed: 9, superResolution: true, hiresFix: true }));
+  assert.deepEqual(hires.images[0].data, again.images[0].data);
+  // random-weight output has no face: the stage runs, finds none, and leaves the image as it was
+  const faces = await run(request({ seed: 9, superResolution: true, hiresFix: true, inpaintFaces: true }));
+  assert.deepEqual(faces.images[0].data, hires.images[0].data);
+});
+
 test('face_correct and face_swap are refused, never ignored', async () => {
   await assert.rejects(run(request({ faceCorrect: true })), /face_correct/);
   await assert.rejects(run(request({ faceSwap: true })), /face_swap/);
