@@ -72,12 +72,15 @@ export async function installedEngines(
 ): Promise<Engines> {
   const engines: Engines = { generators: [], trainers: [] };
   try {
-    const { listManifests, specOf } = await import('../engine/models-dir.ts');
+    const { listManifests, modelsRoot, specOf } = await import('../engine/models-dir.ts');
     const sd15 = listManifests(config.dataDir).filter((m) => m.branch === 'sd15');
     if (sd15.length) {
       const { createSdGenerator } = await import('./models.ts');
       const { LoraTrainer } = await import('../train/lora-trainer.ts');
-      engines.generators.push(createSdGenerator(config, deps));
+      // the models dir: installed ControlNets (<dataDir>/models/controlnet/<type>) become available types
+      engines.generators.push(
+        createSdGenerator(config, deps, { generator: { modelsDir: modelsRoot(config.dataDir) } }),
+      );
       engines.trainers.push(
         new LoraTrainer({
           baseModel: specOf(config.dataDir, sd15[0]),
