@@ -38,6 +38,7 @@ export class Worker {
   private stopping = false;
   private loopDone: Promise<void> | null = null;
   private readonly idleSleep = new WakeableSleep();
+  private lastReapAt = 0;
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(
@@ -71,8 +72,13 @@ export class Worker {
     const inFlight = new Set<Promise<void>>();
     while (!this.stopping) {
       try {
-        for (const job of await this.queue.reapExpired())
-          await this.settleFailed(job, 'the job stopped responding');
+        // A lease cannot expire sooner than leaseMs after its last renewal, so reaping every third of a lease
+        // bounds detection at 4/3 of a lease while keeping the reaper's query off the per-job hot path.
+        if (Date.now() - this.lastReapAt >= this.opts.leaseMs / 3) {
+          this.lastReapAt = Date.now();
+          for (const job of await this.queue.reapExpired())
+            await this.settleFailed(job, 'the job stopped responding');
+        }
         while (!this.stopping && inFlight.size < this.opts.concurrency) {
           const job = await this.queue.claim(this.id, types);
           if (!job) break;
