@@ -8,6 +8,7 @@ import { createImageUrlSigner } from '../blobs/signed-urls.ts';
 import { type Config, databaseTarget } from '../config.ts';
 import { JOB_PROMPT, JOB_TRAIN, type Logger, type Services } from '../domain/context.ts';
 import type { Engines } from '../domain/ports.ts';
+import type { ModelSpec } from '../engine/model-manager.ts';
 import { FastMockGenerator } from '../jobs/fast-generator.ts';
 import { openConfiguredQueue } from '../jobs/pgboss/select-queue.ts';
 import { promptJob } from '../jobs/prompt-job.ts';
@@ -60,6 +61,21 @@ export function defaultEngines(config: Config): Engines {
 }
 
 /**
+ * A tune naming `base_tune_id` trains on that installed model, if it is an sd15 one (the LoRA trainer's family);
+ * for any other id the trainer falls back to its default base model. The models-dir functions are passed in
+ * because that module is imported lazily.
+ */
+export function sd15BaseModelResolver(
+  dataDir: string,
+  dir: Pick<typeof import('../engine/models-dir.ts'), 'findByTune' | 'specOf'>,
+): (baseTuneId: number) => ModelSpec | undefined {
+  return (id) => {
+    const m = dir.findByTune(dataDir, id);
+    return m?.branch === 'sd15' ? dir.specOf(dataDir, m) : undefined;
+  };
+}
+
+/**
  * The engines this installation can run: the real SD 1.5 generator and LoRA trainer when an sd15 base model is
  * installed under <dataDir>/models (docs/models.md), then the fast mock. Real ones come first, so a tune that names
  * no branch gets sd15 once a model is installed, and `fast` until then. The engine modules (onnxruntime) are
@@ -72,7 +88,7 @@ export async function installedEngines(
 ): Promise<Engines> {
   const engines: Engines = { generators: [], trainers: [] };
   try {
-    const { listManifests, modelsRoot, specOf } = await import('../engine/models-dir.ts');
+    const { findByTune, listManifests, modelsRoot, specOf } = await import('../engine/models-dir.ts');
     const sd15 = listManifests(config.dataDir).filter((m) => m.branch === 'sd15');
     if (sd15.length) {
       const { createSdGenerator } = await import('./models.ts');
@@ -84,6 +100,7 @@ export async function installedEngines(
       engines.trainers.push(
         new LoraTrainer({
           baseModel: specOf(config.dataDir, sd15[0]),
+          resolveBaseModel: sd15BaseModelResolver(config.dataDir, { findByTune, specOf }),
           workDir: join(config.dataDir, 'training'),
         }),
       );
