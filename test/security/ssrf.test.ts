@@ -133,3 +133,8 @@ test('public targets still pass the request-time check (the guard is not simply 
   });
   assert.equal(t.statusCode, 201, t.body);
 });
+
+test('inspect file_url: every hostile target is a 422 naming file_url (fetched at request time by the guard)', async () => {
+  for (const url of HOSTILE)
+    await expectRefused('file_url', { url: '/images/inspect', payload: { name: 'man', file_url: url } });
+});
