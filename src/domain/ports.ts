@@ -6,6 +6,10 @@ export interface ProgressEvent {
   phase: string; // e.g. 'downloading', 'denoising', 'decoding', 'training'
   step: number; // 1-based step within the phase
   total: number;
+  /** training only: the step's mean loss, for logs and curves */
+  loss?: number;
+  /** training only: seconds left at the recent step rate (fills the tune's `eta`) */
+  etaSeconds?: number;
 }
 
 export interface RunOptions {

@@ -96,7 +96,15 @@ export function trainJob(svc: Services): JobHandler {
             if (Date.now() - lastWrite < 200 && e.step < e.total) return;
             lastWrite = Date.now();
             void tunesSql
-              .updateTune(svc.db, job.subjectId, { phase: e.phase, progress: 0.1 + (0.9 * e.step) / e.total })
+              .updateTune(svc.db, job.subjectId, {
+                phase: e.phase,
+                progress: 0.1 + (0.9 * e.step) / e.total,
+                // Astria's `eta` is the expected end time; trainers that estimate it report seconds left.
+                ...(e.etaSeconds !== undefined &&
+                  Number.isFinite(e.etaSeconds) && {
+                    eta: new Date(Date.now() + e.etaSeconds * 1000).toISOString(),
+                  }),
+              })
               .catch((err) => svc.log.warn({ err, job: job.id }, 'progress write failed'));
           },
         },
