@@ -7,13 +7,15 @@
 // UNet's three downsamplers); an image goes to the bucket whose aspect ratio is closest to its own, so a
 // portrait photo is not cropped to a square. Each bucket is its own training graph shape.
 //
-// Face crop: no face detector ships yet. With `faceBoxes` (one optional box per image, e.g. from a future
-// detector), the crop is a bucket-shaped window centred on the face and FACE_CONTEXT× its size; without a
-// box, sharp's `attention` strategy (crops to the region with the most luminance frequency, saturation and
-// skin tone) stands in, which usually keeps the person.
+// Face crop: `faceBoxes` holds one optional box per image, found by the face detector (src/post/faces, face-api's
+// tiny face detector; `detectFaceBoxes` below keeps the largest face of each image). The crop is a bucket-shaped
+// window centred on the face and FACE_CONTEXT× its size; for an image without a detected face, sharp's
+// `attention` strategy (crops to the region with the most luminance frequency, saturation and skin tone) stands
+// in, which usually keeps the person.
 
 import sharp from 'sharp';
 import type { TrainingImage } from '../domain/ports.ts';
+import { largestFace } from '../post/faces/crop.ts';
 
 export const MIN_IMAGES = 4;
 export const MAX_IMAGES = 20;
@@ -177,3 +179,45 @@ export async function prepareDataset(
   for (let i = 0; i < images.length; i++) out.push(await prepareImage(images[i], i, opts));
   return out;
 }
+
+/** A face detector as the dataset needs it: boxes (x, y, w, h) in the pixels of the EXIF-oriented image. */
+export type DetectFaces = (
+  image: Buffer,
+) => Promise<{ box: { x: number; y: number; w: number; h: number } }[]>;
+
+/**
+ * The box of the largest face of each image (clipped to the image), or null where none is found: the training
+ * subject is the most prominent face, and a group photo's bystanders are smaller. Boxes are in oriented pixels,
+ * the frame prepareImage crops after applying the EXIF orientation.
+ */
+export async function detectFaceBoxes(
+  images: TrainingImage[],
+  detect: DetectFaces,
+): Promise<(FaceBox | null)[]> {
+  const out: (FaceBox | null)[] = [];
+  for (const [i, image] of images.entries()) {
+    let width: number;
+    let height: number;
+    try {
+      const m = await sharp(image.data).metadata();
+      // EXIF orientations 5–8 rotate by 90°: the oriented frame swaps the stored sides.
+      const turned = (m.orientation ?? 1) >= 5;
+      width = turned ? m.height : m.width;
+      height = turned ? m.width : m.height;
+    } catch (e) {
+      throw new TrainingInputError(`training image ${i + 1} cannot be decoded: ${(e as Error).message}`);
+    }
+    const face = largestFace(await detect(image.data), width, height);
+    out.push(face && { left: face.x, top: face.y, width: face.w, height: face.h });
+  }
+  return out;
+}
+
+/**
+ * The installed face detector (src/post/faces), loaded on first use so that a trainer without face_crop never
+ * starts it. Its default input size (416) and score threshold (0.5) are face-api's.
+ */
+export const installedFaceDetector: DetectFaces = async (image) => {
+  const { sharedFaceDetector } = await import('../post/faces/detector.ts');
+  return (await sharedFaceDetector()).detect(image);
+};

@@ -31,7 +31,13 @@ import { TorchGenerator } from '../engine/rng/torch-generator.ts';
 import type { SchedulerConfig } from '../engine/schedulers/config.ts';
 import { alphasCumprodFor } from '../engine/schedulers/noise-schedule.ts';
 import { ADAMW_DEFAULTS, AdamW, clipGradNorm } from './adamw.ts';
-import { type FaceBox, type PreparedImage, prepareDataset } from './dataset.ts';
+import {
+  detectFaceBoxes,
+  type FaceBox,
+  installedFaceDetector,
+  type PreparedImage,
+  prepareDataset,
+} from './dataset.ts';
 import { initLoraParams, type LoraParams, readLoraParams, writeKohyaLora } from './lora-file.ts';
 import { type LrScheduleKind, learningRate } from './lr-schedule.ts';
 import { loadTrainState, saveTrainState, type TrainState } from './train-state.ts';
@@ -68,7 +74,7 @@ export interface LoraTrainerOptions {
   resolution?: number;
   /** aspect-ratio buckets (default true) */
   buckets?: boolean;
-  /** face boxes per image when a detector has found them (see dataset.ts) */
+  /** face boxes per image for face_crop (see dataset.ts); default: the installed face detector's */
   faceBoxes?: (req: TrainingRequest) => Promise<(FaceBox | null)[]> | (FaceBox | null)[];
   session?: SessionSettings;
   /**
@@ -139,7 +145,8 @@ export class LoraTrainer implements Trainer {
   }
 
   capabilities(): TrainerCapabilities {
-    return { branches: ['sd15'], modelTypes: ['lora'], mock: false };
+    // face_crop: crops around the detected face (dataset.ts), the attention crop where none is found.
+    return { branches: ['sd15'], modelTypes: ['lora'], features: ['steps', 'face_crop'], mock: false };
   }
 
   /** steps for a request: its own when given, else stepsPerImage × images, capped */
@@ -265,7 +272,9 @@ export class LoraTrainer implements Trainer {
       base.close();
     };
     try {
-      const faceBoxes = req.faceCrop && o.faceBoxes ? await o.faceBoxes(req) : undefined;
+      const faceBoxes = req.faceCrop
+        ? await (o.faceBoxes ? o.faceBoxes(req) : detectFaceBoxes(req.images, installedFaceDetector))
+        : undefined;
       const images = await prepareDataset(req.images, {
         resolution: o.resolution ?? base.sampleSize * 8,
         token: req.token,

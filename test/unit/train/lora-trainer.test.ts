@@ -85,7 +85,12 @@ describe('LoraTrainer on the tiny SD 1.5 fixture', () => {
   });
 
   it('declares the sd15 lora capability and derives default steps from the image count', async () => {
-    assert.deepEqual(trainer.capabilities(), { branches: ['sd15'], modelTypes: ['lora'], mock: false });
+    assert.deepEqual(trainer.capabilities(), {
+      branches: ['sd15'],
+      modelTypes: ['lora'],
+      features: ['steps', 'face_crop'],
+      mock: false,
+    });
     assert.equal(trainer.stepsFor({ steps: 0, images: new Array(4) }), 400);
     assert.equal(trainer.stepsFor({ steps: 0, images: new Array(20) }), 1500);
     assert.equal(trainer.stepsFor({ steps: 37, images: new Array(20) }), 37);
