@@ -1,11 +1,6 @@
 // Read/write access to a GraphBuilder's node list, plus static shape (and small integer-value) inference
 // over it. Reverse-mode autodiff and the LoRA injection are graph transformations: they need to see and
-// rewrite the nodes the model builders emitted.
-//
-// GraphBuilder keeps its node list private and offers no hook for rewriting, and builder.ts belongs to the
-// engine engineer, so this file reaches the fields through one documented cast (`builderIr`). The change we
-// would make in builder.ts instead: a public `ir()` returning `{ nodes, constants, inputs, outputs }` and an
-// `insertAfter(node, specs)` helper. Everything that depends on the private layout is in this one function.
+// rewrite the nodes the model builders emitted, which GraphBuilder.ir() exposes as its live arrays.
 
 import type { GraphBuilder } from './builder.ts';
 import { DataType, type NodeSpec, type TensorSpec, type ValueSpec } from './onnx-proto.ts';
@@ -17,12 +12,9 @@ export interface BuilderIr {
   outputs: ValueSpec[];
 }
 
+/** The builder's graph (its live arrays: edits here change what build() emits). */
 export function builderIr(g: GraphBuilder): BuilderIr {
-  const ir = g as unknown as Partial<BuilderIr>;
-  if (!Array.isArray(ir.nodes) || !Array.isArray(ir.constants) || !Array.isArray(ir.inputs)) {
-    throw new Error('GraphBuilder internals changed: autodiff-ir.ts must be updated');
-  }
-  return ir as BuilderIr;
+  return g.ir();
 }
 
 export type Dims = number[];

@@ -49,6 +49,14 @@ export class GraphBuilder {
 
   constructor(readonly name: string) {}
 
+  /**
+   * The graph so far, as the live arrays (not copies): graph transformations (autodiff, LoRA injection,
+   * src/engine/graph/autodiff-ir.ts) read and rewrite the node list in place before build().
+   */
+  ir(): { nodes: NodeSpec[]; constants: TensorSpec[]; inputs: ValueSpec[]; outputs: ValueSpec[] } {
+    return { nodes: this.nodes, constants: this.constants, inputs: this.inputs, outputs: this.outputs };
+  }
+
   /** unique value name with a readable stem */
   fresh(stem: string): string {
     return `${stem}#${this.counter++}`;

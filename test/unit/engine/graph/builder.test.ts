@@ -120,3 +120,25 @@ describe('compiled graph cache', () => {
     assert.throws(() => statSync(join(cacheDir, graphKey(req))));
   });
 });
+
+describe('GraphBuilder.ir()', () => {
+  it('exposes the inputs, outputs, nodes and constants as the live arrays the graph transformations rewrite', () => {
+    const g = linearGraph(new Float32Array(6), new Float32Array(2));
+    const ir = g.ir();
+    assert.deepEqual(
+      ir.inputs.map((i) => i.name),
+      ['x'],
+    );
+    assert.deepEqual(
+      ir.outputs.map((o) => o.name),
+      ['y', 'z'],
+    );
+    assert.deepEqual(
+      ir.nodes.map((n) => n.opType),
+      ['Transpose', 'MatMul', 'Add', 'Identity', 'Mul', 'Softmax', 'Identity'],
+    );
+    assert.equal(ir.constants.length, 1, 'the 0.5 scale');
+    ir.nodes.pop();
+    assert.equal(g.ir().nodes.length, 6, 'an edit through ir() is seen by the builder');
+  });
+});
