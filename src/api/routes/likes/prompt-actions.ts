@@ -12,10 +12,14 @@ import { presentPrompt } from '../../presenters/prompt.ts';
 
 export async function promptActionRoutes(app: FastifyInstance, { svc }: { svc: Services }) {
   const ctx = { baseUrl: svc.config.publicBaseUrl, signer: svc.signer };
-  const present = async (req: FastifyRequest, p: Prompt) => ({
-    ...presentPrompt(p, await listImagesFor(svc.db, [p.id]), req.actor.presentation, ctx),
-    liked: (await likedAmong(svc.db, req.actor.accountId, [p.id])).has(p.id),
-  });
+  const present = async (req: FastifyRequest, p: Prompt) =>
+    presentPrompt(
+      p,
+      await listImagesFor(svc.db, [p.id]),
+      req.actor.presentation,
+      ctx,
+      (await likedAmong(svc.db, req.actor.accountId, [p.id])).has(p.id),
+    );
 
   app.post('/prompts/:id/likes', async (req) =>
     present(req, await setLiked(svc, req.actor, idParam(req.params), true)),
