@@ -91,8 +91,29 @@ test('tunes: data-URL images go as JSON; the same title again returns the existi
   assert.equal(b.id, a.id);
 });
 
-test('tunes.wait polls when the server has no tune event stream, reporting progress, and remembers that', async () => {
+test('tunes.wait follows the tune event stream to the trained tune', async () => {
   const rec = recordingFetch();
+  const c = new AtelierClient({ baseUrl: s.baseUrl, apiKey: s.h.keyA, fetch: rec.fetch });
+  const t = await c.tunes.create({
+    title: 'wait on events',
+    name: 'man',
+    branch: 'fast',
+    images: await Promise.all([0, 1, 2, 3].map(() => jpeg())),
+  });
+  const updates: ProgressUpdate[] = [];
+  const done = await c.tunes.wait(t.id, { pollIntervalMs: 10, onProgress: (u) => updates.push(u) });
+  assert.equal(done.status, 'trained');
+  assert.ok(done.trained_at);
+  assert.ok(rec.calls.includes(`GET /tunes/${t.id}/events`), 'asked for the event stream');
+  assert.ok(updates.length >= 1 && updates.every((u) => u.source === 'events'), JSON.stringify(updates));
+});
+
+test('tunes.wait polls when the server has no tune event stream (older server), and remembers that', async () => {
+  const rec = recordingFetch((_m, url) =>
+    url.pathname.endsWith('/events')
+      ? Response.json({ error: 'No route', code: 'route_not_found', request_id: 'x' }, { status: 404 })
+      : undefined,
+  );
   const c = new AtelierClient({ baseUrl: s.baseUrl, apiKey: s.h.keyA, fetch: rec.fetch });
   const t = await c.tunes.create({
     title: 'wait by polling',
