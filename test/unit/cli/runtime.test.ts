@@ -34,6 +34,8 @@ test('fast only without models; sd15 generator and LoRA trainer first once an sd
     assert.equal(generatorFor(withModel, 'sd15')?.capabilities().mock, false);
     assert.ok(trainerFor(withModel, 'sd15', 'lora'));
     assert.ok(generatorFor(withModel, 'fast'));
+    // The sd15 generator owns a generation thread: close it, as the server does on shutdown.
+    for (const g of withModel.generators) await (g as { close?: () => Promise<void> }).close?.();
     await db.destroy();
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -48,7 +48,8 @@ test('resolution applies characteristics, style and defaults', () => {
   assert.match(req.text, /^photograph of ohwx man, red hair <lora:3:0.7>/);
   assert.match(req.negativePrompt, /^blur, drawing/);
   assert.deepEqual(req.loras, [{ tuneId: 3, weight: 0.7 }]);
-  assert.equal(req.steps, 30);
+  assert.equal(req.steps, 0, 'blank steps reach the generator as 0 = the base model default');
+  assert.equal(req.scheduler, null, 'blank scheduler = the base model default');
   assert.equal(req.cfgScale, 7.5);
   assert.equal(req.numImages, 4);
   assert.equal(req.seed, 99);
