@@ -9,9 +9,8 @@ import type { Tune } from '../../../store/schema.ts';
 import { getTune, listTuneImages } from '../../../store/tunes.ts';
 import { idParam } from '../../list-query.ts';
 import { presentTune } from '../../presenters/tune.ts';
+import { streamRow } from '../../sse/watch-row.ts';
 
-const EVENTS_POLL_MS = 250;
-const KEEPALIVE_MS = 15_000;
 const isTuneFinal = (t: Tune) => t.status === 'trained' || t.status === 'failed';
 
 export async function tuneEventRoutes(app: FastifyInstance, { svc }: { svc: Services }) {
@@ -19,47 +18,12 @@ export async function tuneEventRoutes(app: FastifyInstance, { svc }: { svc: Serv
 
   app.get('/tunes/:id/events', async (req, reply) => {
     const first = await loadOwnTune(svc, req.actor, idParam(req.params)); // 404 before the stream starts
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-      'x-request-id': req.id,
+    await streamRow(req, reply, first, {
+      id: (t) => t.id,
+      state: (t) => ({ id: t.id, status: t.status, progress: t.progress, phase: t.phase }),
+      isFinal: isTuneFinal,
+      present: async (t) => presentTune(t, await listTuneImages(svc.db, t.id), ctx),
+      reload: (id) => getTune(svc.db, id),
     });
-    const send = (event: string, data: unknown) =>
-      res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    let closed = false;
-    req.raw.on('close', () => {
-      closed = true;
-    });
-    let last = '';
-    let lastWrite = Date.now();
-    let t = first;
-    while (!closed) {
-      const state = { id: t.id, status: t.status, progress: t.progress, phase: t.phase };
-      const key = JSON.stringify(state);
-      if (key !== last) {
-        send('progress', state);
-        last = key;
-        lastWrite = Date.now();
-      }
-      if (isTuneFinal(t)) {
-        send('done', presentTune(t, await listTuneImages(svc.db, t.id), ctx));
-        break;
-      }
-      if (Date.now() - lastWrite > KEEPALIVE_MS) {
-        res.write(': keepalive\n\n');
-        lastWrite = Date.now();
-      }
-      await new Promise((r) => setTimeout(r, EVENTS_POLL_MS));
-      const next = await getTune(svc.db, t.id);
-      if (!next) {
-        send('deleted', { id: t.id });
-        break;
-      }
-      t = next;
-    }
-    res.end();
   });
 }
