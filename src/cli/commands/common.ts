@@ -171,3 +171,26 @@ export function printTable(io: CliIO, header: string[], rows: string[][]): void 
 export function truncate(s: string, n: number): string {
   return s.length > n ? `${s.slice(0, n - 1)}…` : s;
 }
+
+export type Subcommand = (argv: string[], io: CliIO) => Promise<number>;
+
+/** `atelier <group> <sub> …`: help, a missing or unknown subcommand (usage error), else the subcommand's result. */
+export function dispatch(
+  group: string,
+  table: Record<string, Subcommand>,
+  text: { usage: string; help: string },
+  argv: string[],
+  io: CliIO,
+): Promise<number> {
+  const [sub, ...rest] = argv;
+  return guard(io, text.usage, async () => {
+    if (sub === 'help' || sub === '--help' || sub === '-h') return printHelp(io, text.help);
+    if (sub === undefined) {
+      printHelp(io, text.help);
+      return EXIT_USAGE;
+    }
+    const fn = table[sub];
+    if (!fn) throw new UsageError(`unknown subcommand: ${group} ${sub}`);
+    return fn(rest, io);
+  });
+}

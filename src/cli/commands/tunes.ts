@@ -5,8 +5,8 @@ import type { AtelierClient, Tune, TuneCreate } from '../../client/index.ts';
 import { BRANCHES } from '../../domain/vocab.ts';
 import {
   clientFor,
+  dispatch,
   type Globals,
-  guard,
   idArg,
   intOption,
   pairs,
@@ -15,11 +15,12 @@ import {
   printHelp,
   printJson,
   printTable,
+  type Subcommand,
   secondsOption,
   truncate,
   UsageError,
 } from './common.ts';
-import { type CliIO, EXIT_API, EXIT_OK, EXIT_USAGE, processIO } from './io.ts';
+import { type CliIO, EXIT_API, EXIT_OK, processIO } from './io.ts';
 import { ProgressReporter } from './progress.ts';
 
 const USAGE = 'usage: atelier tunes <create|list|show|delete> [options]';
@@ -228,7 +229,7 @@ async function remove(argv: string[], io: CliIO): Promise<number> {
   return EXIT_OK;
 }
 
-const SUBCOMMANDS: Record<string, (argv: string[], io: CliIO) => Promise<number>> = {
+const SUBCOMMANDS: Record<string, Subcommand> = {
   create,
   list,
   ls: list,
@@ -238,16 +239,6 @@ const SUBCOMMANDS: Record<string, (argv: string[], io: CliIO) => Promise<number>
   rm: remove,
 };
 
-export async function run(argv: string[], io: CliIO = processIO()): Promise<number> {
-  const [sub, ...rest] = argv;
-  return guard(io, USAGE, async () => {
-    if (sub === 'help' || sub === '--help' || sub === '-h') return printHelp(io, HELP);
-    if (sub === undefined) {
-      printHelp(io, HELP);
-      return EXIT_USAGE;
-    }
-    const fn = SUBCOMMANDS[sub];
-    if (!fn) throw new UsageError(`unknown subcommand: tunes ${sub}`);
-    return fn(rest, io);
-  });
+export function run(argv: string[], io: CliIO = processIO()): Promise<number> {
+  return dispatch('tunes', SUBCOMMANDS, { usage: USAGE, help: HELP }, argv, io);
 }
