@@ -1,6 +1,6 @@
 // Base models (API.md §2): operator-owned tunes (no account) visible to every account, so prompts posted to the ids
 // that clients hard-code (CLIENTS.md item 21: 690204, 1504944, …) work unchanged. They are ready at creation.
-import { nowIso } from '../store/db.ts';
+import { insertBaseModelTune } from '../store/base-models.ts';
 import type { Tune } from '../store/schema.ts';
 import * as tunesSql from '../store/tunes.ts';
 import type { Services } from './context.ts';
@@ -20,28 +20,5 @@ export async function addBaseTune(svc: Pick<Services, 'db' | 'engines'>, b: Base
     );
   if (b.id !== undefined && (await tunesSql.getTune(svc.db, b.id)))
     throw new Error(`tune ${b.id} already exists`);
-  const now = nowIso();
-  return tunesSql.insertTune(svc.db, {
-    ...(b.id !== undefined && { id: b.id }),
-    account_id: null,
-    presentation: 'native',
-    title: b.title,
-    name: b.name ?? 'base',
-    token: '',
-    branch: b.branch,
-    model_type: null,
-    base_tune_id: null,
-    steps: null,
-    face_crop: null,
-    training_face_correct: null,
-    callback: null,
-    characteristics: '{}',
-    args: '{}',
-    pending_image_urls: '[]',
-    status: 'trained',
-    progress: 1,
-    trained_at: now,
-    created_at: now,
-    updated_at: now,
-  });
+  return insertBaseModelTune(svc.db, b);
 }

@@ -1,6 +1,7 @@
 // Operator-owned base-model tunes (account_id null, visible to every account, API.md §2): created by
-// `atelier models pull|add`. The model folder is named in the tune's `args` JSON as {"base_model": "<name>"};
-// no schema change is needed.
+// `atelier models pull|add` (with a model folder, named in the tune's `args` JSON as {"base_model": "<name>"}) and
+// by `atelier base-tunes add` (an id for a branch that needs no model folder, e.g. a `fast` mock base).
+import { PostgresAdapter, sql } from 'kysely';
 import { type Db, nowIso } from './db.ts';
 import type { Tune } from './schema.ts';
 
@@ -9,19 +10,22 @@ export interface NewBaseModelTune {
   id?: number;
   title: string;
   branch: string;
-  modelName: string;
+  /** the class noun shown on the tune (default "base model") */
+  name?: string;
+  /** the installed model folder serving it; omitted for branches that need none */
+  modelName?: string;
 }
 
 export async function insertBaseModelTune(db: Db, t: NewBaseModelTune): Promise<Tune> {
   const now = nowIso();
-  return db
+  const tune = await db
     .insertInto('tunes')
     .values({
       ...(t.id !== undefined && { id: t.id }),
       account_id: null,
       presentation: 'native',
       title: t.title,
-      name: 'base model',
+      name: t.name ?? 'base model',
       token: '',
       branch: t.branch,
       model_type: null,
@@ -31,7 +35,7 @@ export async function insertBaseModelTune(db: Db, t: NewBaseModelTune): Promise<
       training_face_correct: null,
       callback: null,
       characteristics: '{}',
-      args: JSON.stringify({ base_model: t.modelName }),
+      args: t.modelName === undefined ? '{}' : JSON.stringify({ base_model: t.modelName }),
       pending_image_urls: '[]',
       status: 'trained',
       progress: 1,
@@ -47,6 +51,18 @@ export async function insertBaseModelTune(db: Db, t: NewBaseModelTune): Promise<
     })
     .returningAll()
     .executeTakeFirstOrThrow();
+  if (t.id !== undefined) await advanceTuneIdSequence(db);
+  return tune;
+}
+
+/**
+ * PostgreSQL's serial sequence does not move when a row is inserted with an explicit id (a hard-coded base-model
+ * id such as 690204), so the next ordinary insert could collide with it. Move the sequence past the largest id.
+ * SQLite's AUTOINCREMENT already continues after the largest id.
+ */
+async function advanceTuneIdSequence(db: Db): Promise<void> {
+  if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return;
+  await sql`select setval(pg_get_serial_sequence('tunes', 'id'), (select max(id) from tunes))`.execute(db);
 }
 
 /** The model folder name of a base-model tune, or null when the tune is not one. */

@@ -2,6 +2,7 @@
 // most between dialects (returning, upserts, LIKE, fairness ordering). Skipped when no PostgreSQL is reachable.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { addBaseTune } from '../../src/domain/base-tunes.ts';
 import { type Opened, storeTargets } from '../unit/store/targets.ts';
 import { completedPrompt, type Harness, harness, receiver, trainedTune } from './helpers.ts';
 
@@ -70,5 +71,13 @@ describe('API on PostgreSQL', { skip: pgTarget.skip }, () => {
     } finally {
       await rx.close();
     }
+  });
+
+  test('a base model with a hard-coded id does not make later tune ids collide', async () => {
+    const before = await trainedTune(h);
+    const base = await addBaseTune(h.rt.svc, { id: before.id + 5, title: 'pinned base', branch: 'fast' });
+    assert.equal(base.id, before.id + 5);
+    const later = await trainedTune(h);
+    assert.ok(later.id > base.id, `next id ${later.id} must come after the pinned ${base.id}`);
   });
 });
