@@ -11,6 +11,7 @@ import { bodyPlugin } from './plugins/body.ts';
 import { errorsPlugin } from './plugins/errors.ts';
 import { idempotencyPlugin } from './plugins/idempotency.ts';
 import { rateLimitPlugin } from './plugins/rate-limit.ts';
+import { conditioningRoutes } from './routes/conditioning/conditioning.ts';
 import { imageRoutes } from './routes/images/images.ts';
 import { inspectRoutes } from './routes/inspect/inspect.ts';
 import { promptActionRoutes } from './routes/likes/prompt-actions.ts';
@@ -70,7 +71,11 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(packRoutes, opts);
   await app.register(inspectRoutes, opts);
   await app.register(promptActionRoutes, opts);
+  await app.register(conditioningRoutes, opts);
   // After the routes: the document lists the optional operations only where the app registered them.
-  await app.register(openapiPlugin, { baseUrl: config.publicBaseUrl });
+  await app.register(openapiPlugin, {
+    baseUrl: config.publicBaseUrl,
+    conditioning: deps.svc.engines.conditioning,
+  });
   return app;
 }

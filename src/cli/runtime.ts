@@ -86,7 +86,17 @@ export async function installedEngines(
   deps: { db: Services['db']; blobs: Services['blobs'] },
   log: Logger,
 ): Promise<Engines> {
-  const engines: Engines = { generators: [], trainers: [] };
+  const engines: Engines = {
+    generators: [],
+    trainers: [],
+    // which controlnet types <dataDir>/models/controlnet holds (docs/conditioning.md); its module loads
+    // onnxruntime, so it is imported on first use
+    conditioning: async () => {
+      const { conditioningAvailability } = await import('../engine/conditioning.ts');
+      const { modelsRoot } = await import('../engine/models-dir.ts');
+      return conditioningAvailability(modelsRoot(config.dataDir));
+    },
+  };
   try {
     const { findByTune, listManifests, modelsRoot, specOf } = await import('../engine/models-dir.ts');
     const sd15 = listManifests(config.dataDir).filter((m) => m.branch === 'sd15');

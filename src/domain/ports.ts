@@ -149,10 +149,26 @@ export interface Trainer {
   train(req: TrainingRequest, opts: RunOptions): Promise<TrainingResult>;
 }
 
+/**
+ * One `controlnet` type on this installation (GET /conditioning, `atelier models list`, the OpenAPI description):
+ * whether prompts may use it, and if not why and exactly what to install.
+ */
+export interface ConditioningInfo {
+  type: string;
+  /** algorithm | network | ip-adapter (how the control signal is made) */
+  kind: string;
+  available: boolean;
+  preprocessor: string;
+  reason?: string;
+  install?: string;
+}
+
 /** The installed implementations, looked up by branch. */
 export interface Engines {
   generators: Generator[];
   trainers: Trainer[];
+  /** Every conditioning type's status, read from the models directory on each call (absent: none reported). */
+  conditioning?: () => Promise<ConditioningInfo[]>;
 }
 
 export function generatorFor(engines: Engines, branch: string): Generator | undefined {

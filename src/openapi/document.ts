@@ -4,6 +4,7 @@
 // they are; the few adjustments are listed at `adjust` and in `componentSchemas`.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import type { ConditioningInfo } from '../domain/ports.ts';
 import { promptSchema } from '../domain/prompt-schema.ts';
 import { tuneCreateSchema, tunePatchSchema } from '../domain/tune-schema.ts';
 import { EXTRA_BODY_SCHEMAS, EXTRA_BODY_WRAPPER } from './bodies.ts';
@@ -29,6 +30,8 @@ export interface OpenApiOptions {
   serverUrl?: string;
   /** Drop operations the server does not have (the plugin passes a route check). */
   includeOperation?: (op: Operation) => boolean;
+  /** This installation's conditioning statuses (GET /conditioning): the `controlnet` description lists them. */
+  conditioning?: ConditioningInfo[];
 }
 
 const REF = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -345,8 +348,29 @@ function packageVersion(): string {
   }
 }
 
+/**
+ * The `controlnet` field's description plus what this installation offers: the available types, and for the
+ * others the 422 they answer (what to install, or why installing cannot help). Same text as GET /conditioning.
+ */
+export function controlnetDescription(base: string, statuses: ConditioningInfo[]): string {
+  const available = statuses.filter((s) => s.available).map((s) => s.type);
+  const others = statuses
+    .filter((s) => !s.available)
+    .map((s) => `${s.type}: ${s.install ? `install ${s.install}` : s.reason}`);
+  return [
+    base,
+    `. Available on this server: ${available.length ? available.join(', ') : 'none'}.`,
+    others.length ? ` The others answer 422 (GET /conditioning lists them): ${others.join('; ')}.` : '',
+  ].join('');
+}
+
 export function buildOpenApiDocument(opts: OpenApiOptions = {}): OpenApiDocument {
   const schemas = componentSchemas();
+  if (opts.conditioning)
+    for (const name of ['PromptCreate', 'PromptCreateJson']) {
+      const field = schemas[name].properties.controlnet;
+      field.description = controlnetDescription(field.description, opts.conditioning);
+    }
   const paths: JsonSchema = {};
   for (const op of OPERATIONS) {
     if (opts.includeOperation && !opts.includeOperation(op)) continue;

@@ -9,7 +9,8 @@ export type SchemaName =
   | 'WebhookDelivery'
   | 'Health'
   | 'Pack'
-  | 'Inspection';
+  | 'Inspection'
+  | 'Conditioning';
 export type RequestBodyName =
   | 'TuneCreate'
   | 'TunePatch'
@@ -116,6 +117,18 @@ export const OPERATIONS: Operation[] = [
     summary: '(ext) Callback delivery log, newest first',
     query: [LIMIT, BEFORE_ID],
     responses: { 200: { description: 'Deliveries', schema: 'WebhookDelivery', list: true } },
+  },
+  {
+    method: 'get',
+    path: '/conditioning',
+    operationId: 'getConditioning',
+    tag: 'system',
+    summary: '(ext) Which controlnet types this installation can run, and what to install for the others',
+    description:
+      'One entry per `controlnet` value. A prompt naming a type that is not available answers 422 with the same ' +
+      'reason and install text. Read from the models directory on each request, so a ControlNet installed while ' +
+      'the server runs shows up at once.',
+    responses: { 200: { description: 'Every conditioning type', schema: 'Conditioning' } },
   },
   {
     method: 'post',

@@ -197,6 +197,26 @@ export const inspectResponse = z.object({
   full_body_image_or_longshot: z.boolean().optional().describe('Small faces only; absent without a detector'),
 });
 
+export const conditioningStatusResponse = z.object({
+  type: z.string().describe('A `controlnet` value: canny, depth, ipadapter, …'),
+  kind: z
+    .string()
+    .describe(
+      'algorithm (a ControlNet + a built-in preprocessor), network (a ControlNet + an ONNX annotator), ip-adapter',
+    ),
+  available: z.boolean().describe('Prompts may use it'),
+  preprocessor: z.string().describe('How the control signal is made from the input image'),
+  reason: z.string().optional().describe('Why it is unavailable (unavailable types only)'),
+  install: z
+    .string()
+    .optional()
+    .describe('Exactly what the operator must install; absent when installing cannot help'),
+});
+
+export const conditioningResponse = z.object({
+  conditioning: z.array(conditioningStatusResponse).describe('One entry per controlnet type'),
+});
+
 export type TuneJson = z.infer<typeof tuneResponse>;
 export type PromptJson = z.infer<typeof promptResponse>;
 export type ImageRefJson = z.infer<typeof imageRef>;
@@ -205,6 +225,7 @@ export type UserJson = z.infer<typeof userResponse>;
 export type WebhookDeliveryJson = z.infer<typeof webhookDeliveryResponse>;
 export type PackJson = z.infer<typeof packResponse>;
 export type InspectJson = z.infer<typeof inspectResponse>;
+export type ConditioningJson = z.infer<typeof conditioningResponse>;
 
 /** Every named response schema, by component name. */
 export const RESPONSE_SCHEMAS = {
@@ -217,4 +238,5 @@ export const RESPONSE_SCHEMAS = {
   Health: healthResponse,
   Pack: packResponse,
   Inspection: inspectResponse,
+  Conditioning: conditioningResponse,
 } as const;

@@ -22,7 +22,8 @@ let h: Harness;
 let v: DocValidator;
 before(async () => {
   h = await harness();
-  v = new DocValidator(documentFor(h.app, h.config.publicBaseUrl));
+  // the served document describes this installation's conditioning types (the controlnet description)
+  v = new DocValidator(documentFor(h.app, h.config.publicBaseUrl, await h.rt.svc.engines.conditioning?.()));
 });
 after(() => h.close());
 
@@ -145,6 +146,7 @@ const RESPONSE_COMPONENT: Record<string, string> = {
   Error: 'Error',
   Pack: 'Pack',
   Inspection: 'Inspection',
+  Conditioning: 'Conditioning',
 };
 
 test('recorded responses of a full flow validate against the document', async () => {
@@ -158,6 +160,7 @@ test('recorded responses of a full flow validate against the document', async ()
   try {
     await call('GET', '/healthz', { key: null } as never);
     await call('GET', '/users');
+    await call('GET', '/conditioning');
     const images = [await dataUrl(), await dataUrl(), await dataUrl(), await dataUrl()];
     const t = (
       await call('POST', '/tunes', {
