@@ -200,3 +200,15 @@ export const ENV_VARS = ENV_NAMES;
 export function databaseTarget(c: Config): string {
   return c.databaseUrl ?? c.databaseFile;
 }
+
+/** The database for log lines: the SQLite file, or the PostgreSQL URL with its password masked. */
+export function describeDatabase(c: Config): string {
+  if (!c.databaseUrl) return `SQLite ${c.databaseFile}`;
+  try {
+    const u = new URL(c.databaseUrl);
+    if (u.password) u.password = '***';
+    return `PostgreSQL ${u.toString()}`;
+  } catch {
+    return 'PostgreSQL (unparsable URL)';
+  }
+}

@@ -1,6 +1,6 @@
 // `atelier serve` and `atelier worker`.
 import { buildApp } from '../api/app.ts';
-import type { Config } from '../config.ts';
+import { type Config, describeDatabase } from '../config.ts';
 import { ensureFirstKey } from '../domain/keys.ts';
 import { openRuntime } from './runtime.ts';
 
@@ -44,7 +44,7 @@ export async function serve(config: Config): Promise<number> {
   await app.register(dashboardPlugin, { config });
   await app.listen({ host: config.host, port: config.port });
   console.log(
-    `Atelier listening on http://${config.host}:${config.port} (data: ${config.dataDir}, worker: ${rt.worker ? 'in-process' : 'off'})`,
+    `Atelier listening on http://${config.host}:${config.port} (data: ${config.dataDir}, database: ${describeDatabase(config)}, worker: ${rt.worker ? 'in-process' : 'off'})`,
   );
   console.log(`Dashboard: ${config.publicBaseUrl}/   API description: ${config.publicBaseUrl}/openapi.json`);
   onSignal(async () => {
@@ -56,7 +56,7 @@ export async function serve(config: Config): Promise<number> {
 
 export async function workerOnly(config: Config): Promise<number> {
   const rt = await openRuntime(config, { worker: true, dispatcher: true });
-  console.log(`Atelier worker ${rt.worker?.id} running (database: ${config.databaseFile})`);
+  console.log(`Atelier worker ${rt.worker?.id} running (database: ${describeDatabase(config)})`);
   onSignal(() => rt.close());
   return 0;
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { ConfigError, ENV_VARS, loadConfig } from '../../../src/config.ts';
+import { ConfigError, describeDatabase, ENV_VARS, loadConfig } from '../../../src/config.ts';
 
 test('defaults, env vars, overrides, and a clear error for a bad value', () => {
   const d = loadConfig({}, {});
@@ -25,4 +25,12 @@ test('defaults, env vars, overrides, and a clear error for a bad value', () => {
 test('every variable is documented in docs/configuration.md', () => {
   const doc = readFileSync(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');
   for (const name of Object.values(ENV_VARS)) assert.ok(doc.includes(`\`${name}\``), name);
+});
+
+test('log lines name the database actually used, without its password', () => {
+  assert.match(describeDatabase(loadConfig({}, {})), /^SQLite .*atelier\.db$/);
+  const pg = describeDatabase(
+    loadConfig({}, { ATELIER_DATABASE_URL: 'postgres://atelier:s3cret@db.internal:5432/atelier' }),
+  );
+  assert.equal(pg, 'PostgreSQL postgres://atelier:***@db.internal:5432/atelier');
 });
