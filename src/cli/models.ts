@@ -25,6 +25,7 @@ import type { BlobStore } from '../blobs/blob-store.ts';
 import { type Config, databaseTarget } from '../config.ts';
 import type { GenerationTune } from '../domain/ports.ts';
 import { openCheckpoint } from '../engine/checkpoint/open.ts';
+import { conditioningAvailability } from '../engine/conditioning.ts';
 import { defaultCacheDir } from '../engine/load.ts';
 import {
   ModelManager,
@@ -38,6 +39,7 @@ import {
   type ModelFileRecord,
   type ModelManifest,
   modelDir,
+  modelsRoot,
   readManifest,
   specOf,
   writeManifest,
@@ -49,6 +51,7 @@ import { ThreadRunner } from '../engine/thread-runner.ts';
 import { baseModelNameOf, findBaseModelTune, insertBaseModelTune } from '../store/base-models.ts';
 import { type Db, openDatabase } from '../store/db.ts';
 import { getTune, updateTune } from '../store/tunes.ts';
+import { conditioningTable } from './conditioning-table.ts';
 
 export interface CatalogFile {
   /** where it goes inside the model folder's files/ */
@@ -128,7 +131,7 @@ export interface ModelsCommandDeps {
 }
 
 const USAGE = `usage: atelier models <command>
-  list                                   installed base models and their tunes
+  list                                   installed base models, their tunes, and the controlnet types
   pull <name> [--tune-id N] [--title T]  download a catalog model (${CATALOG.map((c) => c.name).join(', ')})
   add <path> [--name N] [--tune-id N] [--title T] [--tokenizer DIR] [--inpaint-unet PATH]
       [--default-sampler S] [--default-steps N] [--branch B]
@@ -163,15 +166,16 @@ export async function runModelsCommand(
 
 function listCommand(config: Config, out: (l: string) => void): number {
   const models = listManifests(config.dataDir);
-  if (!models.length) {
+  if (!models.length)
     out('no base models installed (atelier models pull sd15, or atelier models add <path>)');
-    return 0;
-  }
-  out(['name', 'branch', 'tune', 'source', 'checkpoint'].join('\t'));
+  else out(['name', 'branch', 'tune', 'source', 'checkpoint'].join('\t'));
   for (const m of models) {
     const source = m.source.kind === 'pull' ? `pull ${m.source.catalog}` : `add ${m.source.from}`;
     out([m.name, m.branch, m.tuneId ?? '-', source, specOf(config.dataDir, m).path].join('\t'));
   }
+  const root = modelsRoot(config.dataDir);
+  out('');
+  for (const line of conditioningTable(root, conditioningAvailability(root))) out(line);
   return 0;
 }
 
