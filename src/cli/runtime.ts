@@ -10,6 +10,7 @@ import { JOB_PROMPT, JOB_TRAIN, type Logger, type Services } from '../domain/con
 import type { Engines } from '../domain/ports.ts';
 import type { ModelSpec } from '../engine/model-manager.ts';
 import { FastMockGenerator } from '../jobs/fast-generator.ts';
+import { OrphanSweeper } from '../jobs/orphans.ts';
 import { openConfiguredQueue } from '../jobs/pgboss/select-queue.ts';
 import { promptJob } from '../jobs/prompt-job.ts';
 import { trainJob } from '../jobs/train-job.ts';
@@ -20,6 +21,8 @@ import { ensureSetting } from '../store/accounts.ts';
 import { openDatabase } from '../store/db.ts';
 import { FastTrainer } from '../train/fast.ts';
 
+/** How often, and after how long, queued work without a job is re-enqueued (src/jobs/orphans.ts). */
+const ORPHAN_SWEEP_MS = 60_000;
 export interface RuntimeOptions {
   engines?: Engines;
   worker?: boolean;
@@ -182,11 +185,17 @@ export async function openRuntime(config: Config, opts: RuntimeOptions = {}): Pr
     );
     worker.start();
   }
+  // Workers also re-enqueue queued rows whose job was never created (a crash between the two writes).
+  const sweeper = worker
+    ? new OrphanSweeper(svc, { intervalMs: ORPHAN_SWEEP_MS, graceMs: ORPHAN_SWEEP_MS })
+    : null;
+  sweeper?.start();
   return {
     svc,
     worker,
     dispatcher,
     async close() {
+      await sweeper?.stop();
       await worker?.stop();
       await dispatcher?.stop();
       await jobs.close();
