@@ -2,24 +2,14 @@
 // that serve them (src/store/base-models.ts). Also the store-backed ModelResolver and SdGenerator factory the
 // composition root wires in (docs/models.md).
 //
-// pull: downloads a catalog model file by file into <dataDir>/models/<name>/files/, resuming a partial file with
-// an HTTP Range request, showing a progress bar on stderr, and checking every file's size and sha256 before
-// renaming it into place; the manifest is written last, so an interrupted pull never looks installed.
+// pull: downloads a catalog model file by file into <dataDir>/models/<name>/files/ (src/cli/model-download.ts:
+// Range resume, progress bar on stderr, size and hash checked against the catalog's pin or the server's advertised
+// hash before a file is renamed into place); the manifest is written last, so an interrupted pull never looks
+// installed.
 
 import { createHash } from 'node:crypto';
-import {
-  createReadStream,
-  createWriteStream,
-  existsSync,
-  mkdirSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { BlobStore } from '../blobs/blob-store.ts';
 import { type Config, databaseTarget } from '../config.ts';
@@ -52,15 +42,9 @@ import { baseModelNameOf, findBaseModelTune, insertBaseModelTune } from '../stor
 import { type Db, openDatabase } from '../store/db.ts';
 import { getTune, updateTune } from '../store/tunes.ts';
 import { conditioningTable } from './conditioning-table.ts';
+import { type CatalogFile, type DownloadDeps, downloadFile, hashFile } from './model-download.ts';
 
-export interface CatalogFile {
-  /** where it goes inside the model folder's files/ */
-  path: string;
-  url: string;
-  /** null: not pinned in the catalog (the pull records what it got and says so) */
-  size: number | null;
-  sha256: string | null;
-}
+export { type CatalogFile, downloadFile, OfflineError } from './model-download.ts';
 
 export interface CatalogModel {
   name: string;
@@ -96,9 +80,10 @@ const SD_LAYOUT_FP16: [string, string][] = [
 ];
 
 /**
- * Known base models. Checksums are not pinned here yet (this table was written without network access to
- * the files): a pull of these records the sha256 it downloaded in the manifest and says so; `verify` checks
- * against that record. Pin size + sha256 per file to make pulls fail closed.
+ * Known base models. Checksums are not pinned here (this table was written without network access to the
+ * files): each file is verified against the hash Hugging Face's resolve endpoint advertises (X-Linked-Etag:
+ * sha256 of an LFS file; ETag: git blob sha1 of a small file), see model-download.ts. A pinned size + sha256
+ * per file takes precedence over what the server says.
  */
 export const CATALOG: CatalogModel[] = [
   {
@@ -118,21 +103,16 @@ export const CATALOG: CatalogModel[] = [
   },
 ];
 
-export class OfflineError extends Error {
-  override name = 'OfflineError';
-}
-
-export interface ModelsCommandDeps {
+export interface ModelsCommandDeps extends Omit<DownloadDeps, 'allowUnverified'> {
   catalog?: CatalogModel[];
   out?: (line: string) => void;
-  /** progress bar output (default: stderr) */
-  progress?: (text: string) => void;
-  fetch?: typeof fetch;
 }
 
 const USAGE = `usage: atelier models <command>
   list                                   installed base models, their tunes, and the controlnet types
-  pull <name> [--tune-id N] [--title T]  download a catalog model (${CATALOG.map((c) => c.name).join(', ')})
+  pull <name> [--tune-id N] [--title T] [--allow-unverified]
+                                         download a catalog model (${CATALOG.map((c) => c.name).join(', ')}),
+                                         every file verified against the catalog's or the server's hash
   add <path> [--name N] [--tune-id N] [--title T] [--tokenizer DIR] [--inpaint-unet PATH]
       [--default-sampler S] [--default-steps N] [--branch B]
                                          register a local checkpoint (folder or .safetensors) in place
@@ -266,102 +246,6 @@ async function addCommand(config: Config, db: Db, argv: string[], out: (l: strin
   return 0;
 }
 
-async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  await pipeline(createReadStream(path), h);
-  return h.digest('hex');
-}
-
-function bar(name: string, done: number, total: number | null): string {
-  const mb = (n: number) => (n / 1e6).toFixed(1);
-  if (!total) return `\r${name} ${mb(done)} MB`;
-  const width = 30;
-  const filled = Math.min(width, Math.round((done / total) * width));
-  const pct = Math.floor((done / total) * 100);
-  return `\r${name} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct}% ${mb(done)}/${mb(total)} MB`;
-}
-
-function offline(url: string, e: unknown): OfflineError {
-  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-  const host = (() => {
-    try {
-      return new URL(url).host;
-    } catch {
-      return url;
-    }
-  })();
-  return new OfflineError(
-    `cannot reach ${host} (${cause?.code ?? cause?.message ?? (e as Error).message}); this machine looks offline. ` +
-      'Copy the model files here by other means and register them with `atelier models add <path>`.',
-  );
-}
-
-/** Downloads one file to `dest`, resuming `dest.part` with a Range request; verifies size and sha256. */
-export async function downloadFile(
-  file: CatalogFile,
-  dest: string,
-  deps: ModelsCommandDeps = {},
-): Promise<ModelFileRecord & { resumedFrom: number }> {
-  const doFetch = deps.fetch ?? fetch;
-  const progress = deps.progress ?? ((t: string) => process.stderr.write(t));
-  const part = `${dest}.part`;
-  mkdirSync(dirname(dest), { recursive: true });
-  let have = existsSync(part) ? statSync(part).size : 0;
-  let res: Response;
-  try {
-    res = await doFetch(file.url, { headers: have > 0 ? { range: `bytes=${have}-` } : {} });
-  } catch (e) {
-    throw offline(file.url, e);
-  }
-  const resumedFrom = res.status === 206 ? have : 0;
-  if (res.status === 416 && file.size !== null && have === file.size) {
-    // the partial file is already complete
-  } else if (res.status === 200 || res.status === 206) {
-    if (res.status === 200) have = 0; // the server ignored the range: start over
-    const total =
-      res.status === 206
-        ? have + Number(res.headers.get('content-length') ?? Number.NaN)
-        : Number(res.headers.get('content-length') ?? Number.NaN);
-    const expected = file.size ?? (Number.isFinite(total) ? total : null);
-    const name = file.path;
-    let done = have;
-    const body = res.body
-      ? Readable.fromWeb(res.body as import('node:stream/web').ReadableStream)
-      : Readable.from([]);
-    body.on('data', (c: Buffer) => {
-      done += c.length;
-      progress(bar(name, done, expected));
-    });
-    try {
-      await pipeline(body, createWriteStream(part, { flags: have > 0 ? 'a' : 'w' }));
-    } catch (e) {
-      throw new Error(
-        `${name}: download interrupted at ${done} bytes (run pull again to resume): ${(e as Error).message}`,
-      );
-    }
-    progress('\n');
-  } else {
-    await res.body?.cancel();
-    throw new Error(`${file.url}: HTTP ${res.status}`);
-  }
-  const size = statSync(part).size;
-  if (file.size !== null && size !== file.size) {
-    if (size > file.size) rmSync(part);
-    throw new Error(
-      `${file.path}: got ${size} bytes, expected ${file.size}${size > file.size ? ' (removed)' : ' (run pull again to resume)'}`,
-    );
-  }
-  const sha256 = await sha256File(part);
-  if (file.sha256 !== null && sha256 !== file.sha256.toLowerCase()) {
-    rmSync(part);
-    throw new Error(
-      `${file.path}: sha256 ${sha256} does not match the catalog's ${file.sha256} (file removed)`,
-    );
-  }
-  renameSync(part, dest);
-  return { path: file.path, size, sha256, resumedFrom };
-}
-
 async function pullCommand(
   config: Config,
   db: Db,
@@ -372,7 +256,11 @@ async function pullCommand(
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { 'tune-id': { type: 'string' }, title: { type: 'string' } },
+    options: {
+      'tune-id': { type: 'string' },
+      title: { type: 'string' },
+      'allow-unverified': { type: 'boolean' },
+    },
   });
   const catalog = deps.catalog ?? CATALOG;
   const entry = catalog.find((c) => c.name === positionals[0]);
@@ -389,10 +277,14 @@ async function pullCommand(
       files.push(prior); // already downloaded and checked
       continue;
     }
-    const got = await downloadFile(f, dest, deps);
-    if (f.sha256 === null) out(`${f.path}: no pinned checksum in the catalog; recorded sha256 ${got.sha256}`);
+    const got = await downloadFile(f, dest, { ...deps, allowUnverified: values['allow-unverified'] });
     if (got.resumedFrom > 0) out(`${f.path}: resumed at byte ${got.resumedFrom}`);
-    files.push({ path: got.path, size: got.size, sha256: got.sha256 });
+    out(
+      got.verifiedBy === 'unverified'
+        ? `${f.path}: UNVERIFIED (--allow-unverified; no checksum from the catalog or the server); recorded sha256 ${got.sha256}`
+        : `${f.path}: ${got.verifiedBy} verified`,
+    );
+    files.push({ path: got.path, size: got.size, sha256: got.sha256, verifiedBy: got.verifiedBy });
   }
   const manifest: ModelManifest = {
     name: entry.name,
@@ -435,7 +327,7 @@ async function verifyCommand(
       if (!existsSync(p)) problems.push(`${f.path} missing`);
       else if (statSync(p).size !== f.size)
         problems.push(`${f.path} has ${statSync(p).size} bytes, expected ${f.size}`);
-      else if ((await sha256File(p)) !== f.sha256) problems.push(`${f.path} sha256 differs`);
+      else if ((await hashFile(p)).sha256 !== f.sha256) problems.push(`${f.path} sha256 differs`);
     }
     try {
       checkInstallable(specOf(config.dataDir, m));

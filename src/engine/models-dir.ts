@@ -16,6 +16,8 @@ export interface ModelFileRecord {
   path: string;
   size: number;
   sha256: string;
+  /** what the pull checked it against, e.g. "sha256 from the catalog", "git-blob-sha1 from the server's ETag", "unverified" */
+  verifiedBy?: string;
 }
 
 export interface ModelManifest {
