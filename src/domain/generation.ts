@@ -94,7 +94,8 @@ export function capabilityGaps(
         {
           superResolution: has('super_resolution'),
           img2img: has('hires_fix'),
-          faces: has('inpaint_faces'),
+          faces: has('inpaint_faces') || has('face_correct'),
+          faceRestore: has('face_correct'),
         },
       );
     } catch (e) {

@@ -13,7 +13,7 @@ export interface SessionSettings {
   optimizedModelPath?: string;
 }
 
-export type TensorData = Float32Array | Int32Array | BigInt64Array;
+export type TensorData = Float32Array | Float64Array | Int32Array | BigInt64Array;
 
 export interface Feed {
   data: TensorData;
@@ -25,8 +25,9 @@ export interface Output {
   dims: number[];
 }
 
-function dtypeOf(data: TensorData): 'float32' | 'int32' | 'int64' {
+function dtypeOf(data: TensorData): 'float32' | 'float64' | 'int32' | 'int64' {
   if (data instanceof Float32Array) return 'float32';
+  if (data instanceof Float64Array) return 'float64';
   if (data instanceof Int32Array) return 'int32';
   return 'int64';
 }
@@ -60,6 +61,17 @@ export class OrtSession {
   }
   get outputNames(): readonly string[] {
     return this.live().outputNames;
+  }
+
+  /** Each input's element type and shape (symbolic dimensions as strings), for checking an operator's model. */
+  get inputInfo(): ReadonlyArray<{ name: string; type: string; shape: ReadonlyArray<number | string> }> {
+    const meta =
+      (this.live() as { inputMetadata?: readonly ort.InferenceSession.ValueMetadata[] }).inputMetadata ?? [];
+    return meta.map((m) => ({
+      name: m.name,
+      type: m.isTensor ? m.type : 'non-tensor',
+      shape: m.isTensor ? m.shape : [],
+    }));
   }
 
   private live(): ort.InferenceSession {

@@ -7,6 +7,7 @@
 
 import type { EsrganVariant } from '../post/esrgan/models.ts';
 import type { FaceDetectorLike } from '../post/faces/inpaint.ts';
+import type { FaceRestorer } from '../post/faces/restore.ts';
 import { engineImg2ImgRunner } from '../post/hires-fix-engine.ts';
 import { type PostParams, type PostProviders, type PostStage, runPostStages } from '../post/index.ts';
 import { toUint8Image } from '../post/types.ts';
@@ -31,6 +32,8 @@ export interface RunRequest {
   crop?: { width: number; height: number };
   /** post stages to run on every image after decoding */
   post?: PostRequest;
+  /** `<dataDir>/models`: where the face stages find operator-installed networks (faces/restore.onnx, ...) */
+  modelsDir?: string;
 }
 
 export interface RunResult {
@@ -73,6 +76,7 @@ export function srVariantFromEnv(env: NodeJS.ProcessEnv = process.env): EsrganVa
 export class PostResources {
   private sr?: PostStage & { dispose(): Promise<void> };
   private faces?: Promise<FaceDetectorLike>;
+  private restorers = new Map<string, Promise<FaceRestorer>>();
 
   constructor(private readonly opts: { cacheDir?: string; srVariant?: EsrganVariant } = {}) {}
 
@@ -92,10 +96,27 @@ export class PostResources {
     return this.faces;
   }
 
+  /** The restoration network installed under `modelsDir` (opened once), or undefined when there is none. */
+  async faceRestorer(modelsDir: string | undefined): Promise<FaceRestorer | undefined> {
+    const m = await import('../post/faces/restore.ts');
+    if (!modelsDir || !m.isFaceRestoreInstalled(modelsDir)) return undefined;
+    const path = m.restoreModelPath(modelsDir);
+    let r = this.restorers.get(path);
+    if (!r) {
+      r = m.openFaceRestorer(modelsDir);
+      this.restorers.set(path, r);
+      r.catch(() => this.restorers.delete(path)); // a broken install is retried on the next prompt
+    }
+    return r;
+  }
+
   async dispose(): Promise<void> {
     const sr = this.sr;
     this.sr = undefined;
     await sr?.dispose();
+    const restorers = [...this.restorers.values()];
+    this.restorers.clear();
+    for (const r of restorers) await r.then((x) => x.dispose()).catch(() => undefined);
   }
 }
 
@@ -180,7 +201,9 @@ async function postProcess(
   const o = req.options;
   const providers: PostProviders = {};
   if (p.super_resolution) providers.superResolution = await resources.superResolution();
-  if (p.hires_fix || p.inpaint_faces)
+  if (p.face_correct) providers.faceRestorer = await resources.faceRestorer(req.modelsDir);
+  // face_correct falls back to a low-strength img2img of the faces when no restoration network is installed
+  if (p.hires_fix || p.inpaint_faces || (p.face_correct && !providers.faceRestorer))
     providers.img2img = engineImg2ImgRunner(model, {
       text: o.text,
       negativePrompt: o.negativePrompt,
@@ -189,7 +212,7 @@ async function postProcess(
       sampler: o.sampler,
       useLpw: o.useLpw,
     });
-  if (p.inpaint_faces) providers.faceDetector = await resources.faceDetector();
+  if (p.inpaint_faces || p.face_correct) providers.faceDetector = await resources.faceDetector();
   const out: Uint8Array[] = [];
   let outSize = size;
   for (const [i, data] of rgb.entries()) {

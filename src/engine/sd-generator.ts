@@ -67,6 +67,7 @@ export const SD_FEATURES = [
   'super_resolution',
   'hires_fix',
   'inpaint_faces',
+  'face_correct',
   'color_grading',
   'film_grain',
 ] as const;
@@ -121,7 +122,7 @@ export class SdGenerator implements Generator {
       controlnetReasons: Object.fromEntries(
         statuses.filter((s) => !s.available).map((s) => [s.type, unavailableMessage(s)]),
       ),
-      features, // face_correct / face_swap are absent: checkPostParams gives the 422 its reason
+      features, // face_swap is absent: checkPostParams gives the 422 its reason
       mock: false,
     };
   }
@@ -150,8 +151,7 @@ export class SdGenerator implements Generator {
     run.signal.throwIfAborted();
     if (req.scheduler !== null && !isSamplerName(req.scheduler))
       throw new Error(`scheduler ${req.scheduler} is not installed`);
-    if (req.faceCorrect || req.faceSwap)
-      throw new Error('face_correct / face_swap are not supported (no face restoration or face swap model)');
+    if (req.faceSwap) throw new Error('face_swap is not supported (no face swap model)');
     const control = this.controlOf(req);
     const spec = await this.resolver.baseModel(req.tune);
     const loras = await this.lorasOf(req);
@@ -163,6 +163,7 @@ export class SdGenerator implements Generator {
       super_resolution: req.superResolution,
       hires_fix: req.hiresFix,
       inpaint_faces: req.inpaintFaces,
+      face_correct: req.faceCorrect,
       color_grading: req.colorGrading,
       film_grain: req.filmGrain,
     };
@@ -173,6 +174,7 @@ export class SdGenerator implements Generator {
         control,
         crop: { width: req.width, height: req.height },
         post: wantsPost(post) ? post : undefined,
+        modelsDir: this.opts.modelsDir,
         options: {
           text: promptTextOf(req.text),
           negativePrompt: req.negativePrompt,

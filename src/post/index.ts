@@ -2,6 +2,7 @@ import { colorGradingStage, isColorGradingPreset } from './color-grading.ts';
 import { esrganModelJson } from './esrgan/models.ts';
 import type { EsrganOptions, UpscaleOptions } from './esrgan/upscaler.ts';
 import { type FaceDetectorLike, inpaintFacesStage } from './faces/inpaint.ts';
+import { FACE_CORRECT_FALLBACK_STRENGTH, type FaceRestorer, faceRestoreStage } from './faces/restore.ts';
 import { filmGrainStage } from './film-grain.ts';
 import { hiresFixStage, type Img2ImgRunner } from './hires-fix.ts';
 import { type PostStage, type RawImage, throwIfAborted } from './types.ts';
@@ -17,7 +18,7 @@ export type { PostContext, PostStage, RawImage } from './types.ts';
 /**
  * The prompt parameters that post-processing acts on (names as in the Astria API). Stages run in this fixed order:
  *
- *   super_resolution → hires_fix → faces → color_grading → film_grain
+ *   super_resolution → hires_fix → inpaint_faces → face_correct → color_grading → film_grain
  *
  * Upscaling comes first so that every later stage works at output resolution; hires fix needs the upscaled
  * image; grading is a global colour transform of the finished picture; grain comes last so it is neither
@@ -42,6 +43,8 @@ export interface PostProviders {
   img2img?: Img2ImgRunner;
   /** A face detector (normally `await sharedFaceDetector()`); with `img2img` it enables `inpaint_faces`. */
   faceDetector?: FaceDetectorLike;
+  /** An installed restoration network (faces/restore.ts): `face_correct` uses it instead of img2img. */
+  faceRestorer?: Pick<FaceRestorer, 'config' | 'restore'>;
 }
 
 /**
@@ -72,6 +75,8 @@ export interface PostCapabilities {
   img2img: boolean;
   /** a face detector is installed (inpaint_faces also needs img2img) */
   faces?: boolean;
+  /** a face restoration network is installed (face_correct then needs no img2img) */
+  faceRestore?: boolean;
 }
 
 /** True when the default ESRGAN package is installed; reads no weights and does not load onnxruntime. */
@@ -107,13 +112,17 @@ export function checkPostParams(params: PostParams, can: PostCapabilities): void
       'inpaint_faces needs a face detector and an img2img pipeline for this model',
     );
   }
-  for (const field of ['face_correct', 'face_swap'] as const) {
-    if (params[field]) {
-      throw new PostStageUnavailableError(
-        field,
-        `${field} is not supported yet (it needs a face restoration / face swap model, none is installed)`,
-      );
-    }
+  if (params.face_correct && !(can.faces && (can.faceRestore || can.img2img))) {
+    throw new PostStageUnavailableError(
+      'face_correct',
+      'face_correct needs a face detector and either a face restoration network (<dataDir>/models/faces/restore.onnx, GFPGAN v1.4 or CodeFormer ONNX) or an img2img pipeline for this model',
+    );
+  }
+  if (params.face_swap) {
+    throw new PostStageUnavailableError(
+      'face_swap',
+      'face_swap is not supported yet (it needs a face swap model, none is installed)',
+    );
   }
   if (
     params.color_grading != null &&
@@ -133,6 +142,7 @@ export function planPostStages(params: PostParams, providers: PostProviders = {}
     superResolution: !!providers.superResolution,
     img2img: !!providers.img2img,
     faces: !!providers.faceDetector,
+    faceRestore: !!providers.faceRestorer,
   });
   const stages: PostStage[] = [];
   if (params.super_resolution && providers.superResolution) stages.push(providers.superResolution);
@@ -140,6 +150,17 @@ export function planPostStages(params: PostParams, providers: PostProviders = {}
   // docs/faces.md: after hires fix (faces redrawn at output resolution), before grading
   if (params.inpaint_faces && providers.img2img && providers.faceDetector)
     stages.push(inpaintFacesStage(providers.faceDetector, providers.img2img));
+  // face_correct after any redraw of the faces, so it has the last word on them (docs/faces.md)
+  if (params.face_correct && providers.faceDetector) {
+    if (providers.faceRestorer) stages.push(faceRestoreStage(providers.faceDetector, providers.faceRestorer));
+    else if (providers.img2img)
+      stages.push(
+        inpaintFacesStage(providers.faceDetector, providers.img2img, {
+          strength: FACE_CORRECT_FALLBACK_STRENGTH,
+          name: 'face_correct',
+        }),
+      );
+  }
   if (isColorGradingPreset(params.color_grading)) stages.push(colorGradingStage(params.color_grading));
   if (params.film_grain) stages.push(filmGrainStage());
   return stages;

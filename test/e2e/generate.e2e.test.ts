@@ -286,7 +286,6 @@ test('parameters the engine cannot honour are rejected (422) naming what is miss
     [{ hires_fix: true }, 'hires_fix', /requires super_resolution/],
     [{ inpaint_faces: true }, 'inpaint_faces', /requires super_resolution/],
     [{ face_swap: true }, 'face_swap', /face_swap is not supported/],
-    [{ face_correct: true }, 'face_correct', /face_correct is not supported/],
   ];
   for (const [extra, field, why] of cases) {
     const res = await h.req({

@@ -1,8 +1,10 @@
-import sharp from 'sharp';
 import { type Img2ImgRunner, tileSeed } from '../hires-fix.ts';
-import { type PostStage, type RawImage, throwIfAborted, toUint8Image } from '../types.ts';
+import type { PostStage, RawImage } from '../types.ts';
 import { faceSquare, largestFace } from './crop.ts';
 import type { FaceBox } from './decode.ts';
+import { redrawFaces } from './redraw.ts';
+
+export { featherWeight } from './redraw.ts';
 
 /**
  * `inpaint_faces`: each detected face is cut out as a square (face + margin), enlarged to the diffusion model's
@@ -11,6 +13,7 @@ import type { FaceBox } from './decode.ts';
  * 0 at the square's edge over `feather` of its side with a smoothstep (3t² − 2t³), so no seam is visible and the
  * face itself (the middle half of the square at margin 0.5) is taken entirely from the new pass.
  * Faces are processed largest first; small faces gain the most, since the model redraws them at full resolution.
+ * The crop / redraw / blend loop is redraw.ts's, shared with `face_correct` and `face_swap`.
  */
 export interface InpaintFacesOptions {
   /** Fraction of the face's larger side added on each side of the square (default 0.5). */
@@ -25,28 +28,12 @@ export interface InpaintFacesOptions {
   maxFaces?: number;
   /** Faces below this score are left alone (default 0.5). */
   minScore?: number;
+  /** Stage name reported in progress (default 'inpaint_faces'; face_correct's fallback runs as 'face_correct'). */
+  name?: string;
 }
 
 export interface FaceDetectorLike {
   detect(img: RawImage): Promise<ReadonlyArray<{ box: FaceBox; score: number }>>;
-}
-
-const smoothstep = (t: number): number => t * t * (3 - 2 * t);
-
-/** Blend weight of pixel (u, v) of a square of side s: 1 inside, smoothstep to 0 over `ramp` pixels at the edge. */
-export function featherWeight(u: number, v: number, s: number, ramp: number): number {
-  const d = Math.min(u + 0.5, v + 0.5, s - u - 0.5, s - v - 0.5);
-  return smoothstep(Math.min(1, Math.max(0, d / ramp)));
-}
-
-async function resizeRgb(img: RawImage & { data: Uint8Array }, side: number): Promise<Uint8Array> {
-  const { data } = await sharp(img.data, {
-    raw: { width: img.width, height: img.height, channels: img.channels },
-  })
-    .resize(side, side, { kernel: 'lanczos3', fit: 'fill' })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return new Uint8Array(data.buffer, data.byteOffset, data.length);
 }
 
 /** The square regions that will be re-generated, largest face first (non-overlapping faces are all kept). */
@@ -57,13 +44,22 @@ export function faceRegions(
   opts: Pick<InpaintFacesOptions, 'margin' | 'maxFaces' | 'minScore'> = {},
 ): FaceBox[] {
   const margin = opts.margin ?? 0.5;
-  const faces = dets
+  return facesLargestFirst(dets, width, height, opts).map((f) => faceSquare(f, width, height, margin));
+}
+
+/** The detected faces scoring at least `minScore` (default 0.5), clipped to the image, largest first, at most `maxFaces` (default 4). */
+export function facesLargestFirst(
+  dets: ReadonlyArray<{ box: FaceBox; score: number }>,
+  width: number,
+  height: number,
+  opts: { maxFaces?: number; minScore?: number } = {},
+): FaceBox[] {
+  return dets
     .filter((d) => d.score >= (opts.minScore ?? 0.5))
     .map((d) => largestFace([d.box], width, height))
     .filter((b): b is FaceBox => b !== null)
     .sort((a, b) => b.w * b.h - a.w * a.h)
     .slice(0, opts.maxFaces ?? 4);
-  return faces.map((f) => faceSquare(f, width, height, margin));
 }
 
 export function inpaintFacesStage(
@@ -77,58 +73,21 @@ export function inpaintFacesStage(
   if (resolution % 64 !== 0) throw new RangeError(`resolution must be a multiple of 64, got ${resolution}`);
   if (!(strength > 0 && strength <= 1)) throw new RangeError('inpaint_faces strength must be in (0, 1]');
   return {
-    name: 'inpaint_faces',
+    name: opts.name ?? 'inpaint_faces',
     async run(img, ctx) {
       const regions = faceRegions(await detector.detect(img), img.width, img.height, opts);
-      if (regions.length === 0) return img;
-      const { width, channels } = img;
-      // Blend in floating point (0–255) on a copy; written back in the input's representation.
-      const acc =
-        img.data instanceof Float32Array
-          ? Float64Array.from(img.data, (v) => v * 255)
-          : Float64Array.from(img.data);
-      for (const [k, r] of regions.entries()) {
-        throwIfAborted(ctx.signal);
-        ctx.onProgress?.(k, regions.length);
-        const crop = new Uint8Array(r.w * r.h * 3);
-        for (let y = 0; y < r.h; y++)
-          for (let x = 0; x < r.w; x++) {
-            const s = ((r.y + y) * width + r.x + x) * channels;
-            const d = (y * r.w + x) * 3;
-            // Current state (earlier faces already blended), RGB (grey replicated).
-            for (let c = 0; c < 3; c++) crop[d + c] = Math.round(acc[s + (channels < 3 ? 0 : c)]);
-          }
-        const big = await resizeRgb({ data: crop, width: r.w, height: r.h, channels: 3 }, resolution);
-        const redrawn = toUint8Image(
-          await runner.img2img({
-            image: { data: big, width: resolution, height: resolution, channels: 3 },
+      return redrawFaces(
+        img,
+        regions,
+        async (crop, { region }) =>
+          runner.img2img({
+            image: crop,
             strength,
-            seed: tileSeed(ctx.seed, r.x, r.y),
+            seed: tileSeed(ctx.seed, region.x, region.y),
             signal: ctx.signal,
           }),
-        );
-        if (redrawn.width !== resolution || redrawn.height !== resolution || redrawn.channels !== 3) {
-          throw new Error(`img2img returned ${redrawn.width}x${redrawn.height}x${redrawn.channels}`);
-        }
-        const back = await resizeRgb(redrawn, r.w);
-        const ramp = Math.max(1, feather * r.w);
-        for (let y = 0; y < r.h; y++)
-          for (let x = 0; x < r.w; x++) {
-            const w = featherWeight(x, y, r.w, ramp);
-            if (w === 0) continue;
-            const s = ((r.y + y) * width + r.x + x) * channels;
-            const d = (y * r.w + x) * 3;
-            if (channels < 3) {
-              const grey = 0.2126 * back[d] + 0.7152 * back[d + 1] + 0.0722 * back[d + 2];
-              acc[s] += w * (grey - acc[s]);
-            } else for (let c = 0; c < 3; c++) acc[s + c] += w * (back[d + c] - acc[s + c]);
-          }
-      }
-      ctx.onProgress?.(regions.length, regions.length);
-      if (img.data instanceof Float32Array) {
-        return { ...img, data: Float32Array.from(acc, (v) => v / 255) };
-      }
-      return { ...img, data: Uint8Array.from(acc, (v) => Math.min(255, Math.max(0, Math.round(v)))) };
+        { size: resolution, feather, signal: ctx.signal, onProgress: ctx.onProgress },
+      );
     },
   };
 }

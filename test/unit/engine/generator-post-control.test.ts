@@ -211,7 +211,11 @@ test('hires_fix redraws the upscaled image with the engine img2img; inpaint_face
   assert.deepEqual(faces.images[0].data, hires.images[0].data);
 });
 
-test('face_correct and face_swap are refused, never ignored', async () => {
-  await assert.rejects(run(request({ faceCorrect: true })), /face_correct/);
+test('face_correct runs as a stage (no restoration net installed: the low-strength inpaint path; no face here: unchanged); face_swap is refused', async () => {
+  const plain = await run(request({ seed: 11 }));
+  const phases: string[] = [];
+  const corrected = await run(request({ seed: 11, faceCorrect: true }), phases);
+  assert.ok(phases.includes('face_correct'), phases.join(' '));
+  assert.deepEqual(corrected.images[0].data, plain.images[0].data);
   await assert.rejects(run(request({ faceSwap: true })), /face_swap/);
 });

@@ -66,9 +66,16 @@ test('capabilities: sd15, every API scheduler, no ControlNet without a models di
   assert.equal(c.schedulers.length, 8);
   assert.deepEqual(c.controlnets, []);
   assert.equal(c.mock, false);
-  for (const f of ['super_resolution', 'hires_fix', 'inpaint_faces', 'color_grading', 'film_grain'])
+  for (const f of [
+    'super_resolution',
+    'hires_fix',
+    'inpaint_faces',
+    'face_correct',
+    'color_grading',
+    'film_grain',
+  ])
     assert.ok(c.features.includes(f), f);
-  for (const f of ['face_swap', 'face_correct', 'backend_version']) assert.ok(!c.features.includes(f), f);
+  for (const f of ['face_swap', 'backend_version']) assert.ok(!c.features.includes(f), f);
 });
 
 test('progress goes loading, encoding, denoising 1..n, decoding; steps 0 uses the model default', async () => {
