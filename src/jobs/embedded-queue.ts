@@ -12,6 +12,7 @@ import {
   type JobQueue,
   jobRetryDelayMs,
 } from './queue.ts';
+import { fairQueuePosition } from './queue-position.ts';
 
 export interface EmbeddedQueueOptions {
   leaseMs: number;
@@ -111,6 +112,21 @@ export class EmbeddedQueue implements JobQueue {
 
   async subjectsWithJobs(type: string, subjectIds: number[]): Promise<Set<number>> {
     return new Set(await sql.subjectsWithJobs(this.db, type, subjectIds));
+  }
+
+  async positions(type: string, subjectIds: number[], among: string[]): Promise<Map<number, number>> {
+    const out = new Map<number, number>();
+    if (!subjectIds.length) return out;
+    // One `now` for both reads, so a job turning due in between cannot be counted by one and not the other.
+    const now = nowIso();
+    const ranks = await sql.dueJobRanks(this.db, type, subjectIds, among, now);
+    if (!ranks.length) return out;
+    const accounts = await sql.fairPickKeys(this.db, among, now);
+    for (const r of ranks) {
+      const pos = fairQueuePosition(accounts, r.accountId, r.rank);
+      if (pos !== null) out.set(r.subjectId, pos);
+    }
+    return out;
   }
 
   async nextDueAt(types: string[]): Promise<Date | null> {

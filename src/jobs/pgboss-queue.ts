@@ -295,6 +295,29 @@ export class PgBossQueue implements JobQueue {
     );
   }
 
+  /**
+   * pg-boss fetches a queue in `priority desc, created_on, id` order (priority = −fair round), so within the
+   * job's own type the position is exact. Across types it is not: each worker's claim rotates which type it asks
+   * first, per process, so jobs of the other types in `among` may be interleaved ahead of it; they are not counted.
+   */
+  async positions(type: string, subjectIds: number[], _among: string[]): Promise<Map<number, number>> {
+    const out = new Map<number, number>();
+    if (!subjectIds.length) return out;
+    // o is ahead of t: higher priority, or equal priority and earlier (created_on, id), as one row comparison.
+    const { rows } = await this.pool.query<{ s: string; pos: string }>(
+      `select (t.data->>'subjectId')::bigint as s,
+         (select count(*) from ${this.schema}.job o
+          where o.name = t.name and o.state < 'active' and o.start_after < now()
+            and (o.priority, t.created_on, t.id) > (t.priority, o.created_on, o.id)) + 1 as pos
+       from ${this.schema}.job t
+       where t.name = $1 and (t.data->>'subjectId')::bigint = any($2::bigint[])
+         and t.state < 'active' and t.start_after < now()`,
+      [queueName(type), subjectIds],
+    );
+    for (const r of rows) out.set(Number(r.s), Number(r.pos));
+    return out;
+  }
+
   async nextDueAt(types: string[]): Promise<Date | null> {
     const { rows } = await this.pool.query<{ next: Date | null }>(
       `select min(start_after) as next from ${this.schema}.job where name = any($1) and state < 'active'`,

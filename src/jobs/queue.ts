@@ -41,6 +41,12 @@ export interface JobQueue {
   reapExpired(): Promise<ClaimedJob[]>;
   /** Which of these subjects already have a job of this type (any state): callers use it not to enqueue twice. */
   subjectsWithJobs(type: string, subjectIds: number[]): Promise<Set<number>>;
+  /**
+   * Where each subject's due queued job of `type` stands among the due jobs of `among` (the types the workers
+   * claim): 1 = claimed next. Subjects without a due queued job are absent. A snapshot: running jobs finishing
+   * and new enqueues move it (docs/jobs.md, "Queue position").
+   */
+  positions(type: string, subjectIds: number[], among: string[]): Promise<Map<number, number>>;
   /** Earliest time a queued job becomes due, if any. */
   nextDueAt(types: string[]): Promise<Date | null>;
   /** In-process wake-ups: a job was enqueued, or running jobs were asked to cancel. */

@@ -1,8 +1,9 @@
 // SQL of the embedded durable queue (src/jobs/embedded-queue.ts gives it meaning). Every statement is a single
 // portable UPDATE/SELECT guarded by the row's current state, so several worker processes can share the table.
-import { sql } from 'kysely';
+import { type ExpressionBuilder, sql } from 'kysely';
+import type { QueueAccount } from '../jobs/queue-position.ts';
 import { type Db, nowIso } from './db.ts';
-import type { Job, JobStatus } from './schema.ts';
+import type { Database, Job, JobStatus } from './schema.ts';
 
 export interface NewJobRow {
   type: string;
@@ -68,6 +69,35 @@ export async function reapExpiredLeases(db: Db, now = nowIso()): Promise<Job[]> 
     .execute();
 }
 
+/** Accounts with due queued jobs of `types`: their oldest due job (`first_id`) and how many are due. */
+function dueByAccount(db: Db, types: string[], now: string) {
+  return db
+    .selectFrom('jobs')
+    .select((eb) => ['account_id', eb.fn.min('id').as('first_id'), eb.fn.countAll().as('due')])
+    .where('status', '=', 'queued')
+    .where('run_at', '<=', now)
+    .where('type', 'in', types)
+    .groupBy('account_id');
+}
+
+/** Expressions evaluated per row of `dueByAccount` (aliased `a`). */
+type AccountScope = ExpressionBuilder<Database & { a: { account_id: number } }, 'a'>;
+
+/** The fair pick's first key: the account's running jobs (any type). */
+const runningOf = (eb: AccountScope) =>
+  eb
+    .selectFrom('jobs as r')
+    .select((e) => e.fn.countAll().as('n'))
+    .whereRef('r.account_id', '=', 'a.account_id')
+    .where('r.status', '=', 'running');
+
+/** The fair pick's second key: the account's latest claim ('' when it never had one). */
+const lastClaimOf = (eb: AccountScope) =>
+  eb
+    .selectFrom('jobs as s')
+    .select(sql<string>`coalesce(max(s.claimed_at), '')`.as('last'))
+    .whereRef('s.account_id', '=', 'a.account_id');
+
 /**
  * Fair pick: among accounts with due queued jobs, prefer the account with the fewest running jobs, then the one
  * served least recently (most starved), then the one whose oldest due job is oldest; take that account's oldest
@@ -76,34 +106,76 @@ export async function reapExpiredLeases(db: Db, now = nowIso()): Promise<Job[]> 
  * cost grows with the number of waiting accounts rather than with the queue length.
  */
 export async function pickNextJob(db: Db, types: string[], now = nowIso()): Promise<Job | undefined> {
-  const due = db
-    .selectFrom('jobs')
-    .select((eb) => ['account_id', eb.fn.min('id').as('first_id')])
-    .where('status', '=', 'queued')
-    .where('run_at', '<=', now)
-    .where('type', 'in', types)
-    .groupBy('account_id');
   const pick = await db
-    .selectFrom(due.as('a'))
+    .selectFrom(dueByAccount(db, types, now).as('a'))
     .select(['a.first_id'])
-    .orderBy((eb) =>
-      eb
-        .selectFrom('jobs as r')
-        .select((e) => e.fn.countAll().as('n'))
-        .whereRef('r.account_id', '=', 'a.account_id')
-        .where('r.status', '=', 'running'),
-    )
-    .orderBy((eb) =>
-      eb
-        .selectFrom('jobs as s')
-        .select(sql<string>`coalesce(max(s.claimed_at), '')`.as('last'))
-        .whereRef('s.account_id', '=', 'a.account_id'),
-    )
+    .orderBy(runningOf)
+    .orderBy(lastClaimOf)
     .orderBy('a.first_id')
     .limit(1)
     .executeTakeFirst();
   if (!pick) return undefined;
   return db.selectFrom('jobs').selectAll().where('id', '=', Number(pick.first_id)).executeTakeFirst();
+}
+
+/** The fair pick's keys of every account with due work (src/jobs/queue-position.ts turns them into positions). */
+export async function fairPickKeys(db: Db, types: string[], now = nowIso()): Promise<QueueAccount[]> {
+  const rows = await db
+    .selectFrom(dueByAccount(db, types, now).as('a'))
+    .select((eb) => [
+      'a.account_id',
+      'a.first_id',
+      'a.due',
+      runningOf(eb).as('running'),
+      lastClaimOf(eb).as('last_claim'),
+    ])
+    .execute();
+  return rows.map((r) => ({
+    accountId: Number(r.account_id),
+    firstId: Number(r.first_id),
+    due: Number(r.due),
+    running: Number(r.running),
+    lastClaim: String(r.last_claim ?? ''),
+  }));
+}
+
+/**
+ * The due queued job of `type` for each of `subjectIds`, with its rank among its account's due jobs of `types`
+ * (1 = the account's oldest, which its next pick takes).
+ */
+export async function dueJobRanks(
+  db: Db,
+  type: string,
+  subjectIds: number[],
+  types: string[],
+  now = nowIso(),
+): Promise<{ subjectId: number; accountId: number; rank: number }[]> {
+  if (!subjectIds.length) return [];
+  const rows = await db
+    .selectFrom('jobs as j')
+    .select((eb) => [
+      'j.subject_id',
+      'j.account_id',
+      eb
+        .selectFrom('jobs as d')
+        .select((e) => e.fn.countAll().as('n'))
+        .whereRef('d.account_id', '=', 'j.account_id')
+        .where('d.status', '=', 'queued')
+        .where('d.run_at', '<=', now)
+        .where('d.type', 'in', types)
+        .whereRef('d.id', '<=', 'j.id')
+        .as('rank'),
+    ])
+    .where('j.type', '=', type)
+    .where('j.subject_id', 'in', subjectIds)
+    .where('j.status', '=', 'queued')
+    .where('j.run_at', '<=', now)
+    .execute();
+  return rows.map((r) => ({
+    subjectId: Number(r.subject_id),
+    accountId: Number(r.account_id),
+    rank: Number(r.rank),
+  }));
 }
 
 /** Take a picked job; false if another worker got it first. */

@@ -193,6 +193,54 @@ export function queueConformance(impl: QueueImplementation): void {
       assert.equal(await q.nextDueAt([T]), null);
     });
 
+    test('positions: 1 is claimed next, and each claim moves the others up in the order they are claimed', async () => {
+      // Account 310 already has a job running; 320 and 330 have none. Jobs are claimed and left running, so
+      // nothing finishes meanwhile (the case a position describes).
+      const busy = await q.enqueue({ type: T, accountId: 310, subjectId: 3100 });
+      assert.equal((await q.claim('w1', [T]))?.id, busy);
+      const subjects: number[] = [];
+      for (const [account, n] of [
+        [310, 3],
+        [320, 3],
+        [330, 1],
+      ] as const)
+        for (let i = 1; i <= n; i++) {
+          subjects.push(account * 10 + i);
+          await q.enqueue({ type: T, accountId: account, subjectId: account * 10 + i });
+        }
+      const delayed = await q.enqueue({
+        type: T,
+        accountId: 330,
+        subjectId: 3399,
+        runAt: new Date(Date.now() + 3_600_000),
+      });
+      const claimed: number[] = [busy];
+      let left = [...subjects];
+      while (left.length) {
+        const positions = await q.positions(T, [...left, 3399, 999_999], [T]);
+        assert.equal(positions.has(3399), false, 'a job not due yet has no position');
+        assert.equal(positions.has(999_999), false, 'nor a subject without a job');
+        assert.deepEqual(
+          [...positions.values()].sort((a, b) => a - b),
+          left.map((_, i) => i + 1),
+          'positions 1..n, each once',
+        );
+        const next = [...positions].find(([, p]) => p === 1)![0];
+        await new Promise((r) => setTimeout(r, 3)); // distinct claim times, as between real claims
+        const job = await q.claim('w1', [T]);
+        assert.equal(
+          job?.subjectId,
+          next,
+          `position 1 (subject ${next}) is claimed next; positions ${[...positions]}`,
+        );
+        claimed.push(job.id);
+        left = left.filter((s) => s !== next);
+      }
+      for (const id of claimed) await q.complete(id, 'w1');
+      await q.cancel(T, 3399);
+      assert.ok(delayed > 0);
+    });
+
     test('concurrent claimers each get distinct jobs, and every job exactly once', async () => {
       const ids = new Set<number>();
       for (let i = 0; i < 12; i++)
