@@ -127,7 +127,13 @@ export class Unet {
       });
       feeds.mid_residual = control.mid;
     } else if (control) throw new Error('unet: graph built without ControlNet residual inputs');
+    Object.assign(feeds, this.extraFeeds(batch));
     return (await this.session.run(feeds)).out_sample;
+  }
+
+  /** Inputs a specialised graph has beyond the above (IP-Adapter tokens: pipeline/ip-adapter.ts). */
+  protected extraFeeds(_batch: number): Parameters<OrtSession['run']>[0] {
+    return {};
   }
 
   dispose(): Promise<void> {

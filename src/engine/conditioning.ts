@@ -8,18 +8,26 @@
 //                                       .safetensors file in either layout (e.g. control_v11p_sd15_canny.safetensors)
 //   controlnet/<type>/annotator.onnx    network preprocessors only (preprocess/annotator.ts has the contract)
 //   controlnet/<type>/annotator.json    optional annotator settings
+//   ip-adapter/image_encoder/           the CLIP image encoder of the IP-Adapter types (diffusers
+//                                       CLIPVisionModelWithProjection folder: config.json + model.safetensors)
+//   ip-adapter/<IP_ADAPTER_FILES[type]> one adapter .safetensors per IP-Adapter type and FaceID
+//   faces/arcface.onnx                  FaceID's face-recognition network (post/faces/embedding.ts)
 
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONTROLNETS } from '../domain/vocab.ts';
+import { ARCFACE_INSTALL, arcfacePath } from '../post/faces/embedding.ts';
+import { SafetensorsFile } from './checkpoint/safetensors.ts';
+import { sourceFromFile } from './checkpoint/tensor-source.ts';
 import { openControlNet } from './models/controlnet.ts';
+import { detectIpAdapterConfig, type IpProjectionKind } from './models/ip-adapter.ts';
 import { ANNOTATOR_FILE } from './preprocess/annotator.ts';
 
 export type ConditioningType = (typeof CONTROLNETS)[number];
 
 /**
  * algorithm: a ControlNet plus a TypeScript preprocessor; network: a ControlNet plus an ONNX annotator;
- * ip-adapter: image-prompt adapters (not implemented by this engine).
+ * ip-adapter: an image-prompt adapter (CLIP image encoder + decoupled cross-attention, pipeline/ip-adapter.ts).
  */
 export type ConditioningKind = 'algorithm' | 'network' | 'ip-adapter';
 
@@ -88,8 +96,11 @@ export const CONDITIONING_TYPES: Record<ConditioningType, TypeSpec> = {
     annotator: 'the M-LSD line detector exported to ONNX with line decoding and rendering in the graph',
   },
   ipadapter: { kind: 'ip-adapter', preprocessor: 'CLIP image embedding (IP-Adapter)' },
-  reference: { kind: 'ip-adapter', preprocessor: 'CLIP image embedding (IP-Adapter Plus)' },
-  composition: { kind: 'ip-adapter', preprocessor: 'CLIP image embedding (IP-Adapter composition)' },
+  reference: { kind: 'ip-adapter', preprocessor: 'CLIP patch features (IP-Adapter Plus resampler)' },
+  composition: {
+    kind: 'ip-adapter',
+    preprocessor: 'CLIP patch features (IP-Adapter Plus composition adapter)',
+  },
 };
 
 export interface ConditioningStatus {
@@ -105,10 +116,125 @@ export interface ConditioningStatus {
   controlnetPath?: string;
   /** the folder holding annotator.onnx (network types) */
   annotatorDir?: string;
+  /** the adapter .safetensors (ip-adapter types, available) */
+  adapterPath?: string;
+  /** the CLIP image encoder folder (ip-adapter types, available) */
+  imageEncoderDir?: string;
 }
 
-const IP_ADAPTER_REASON =
-  'IP-Adapter conditioning (a CLIP vision encoder plus decoupled cross-attention in the UNet) is not implemented by this engine; installing weights does not enable it';
+/**
+ * The adapter file each IP-Adapter type loads from `<modelsDir>/ip-adapter/` (h94/IP-Adapter names for SD 1.5;
+ * the composition adapter is ostris/ip-composition-adapter), and the projection its header must show.
+ * FaceID's file is a safetensors conversion of the published pickled .bin (which is never loaded).
+ */
+export const IP_ADAPTER_FILES = {
+  ipadapter: { file: 'ip-adapter_sd15.safetensors', projection: 'linear', source: 'h94/IP-Adapter models/' },
+  reference: {
+    file: 'ip-adapter-plus_sd15.safetensors',
+    projection: 'resampler',
+    source: 'h94/IP-Adapter models/',
+  },
+  composition: {
+    file: 'ip_plus_composition_sd15.safetensors',
+    projection: 'resampler',
+    source: 'ostris/ip-composition-adapter',
+  },
+  faceid: {
+    file: 'ip-adapter-faceid_sd15.safetensors',
+    projection: 'faceid-mlp',
+    source:
+      'h94/IP-Adapter-FaceID ip-adapter-faceid_sd15.bin converted to .safetensors (state dict flattened to image_proj.* / ip_adapter.* keys)',
+  },
+} as const satisfies Record<string, { file: string; projection: IpProjectionKind; source: string }>;
+
+export type IpAdapterType = keyof typeof IP_ADAPTER_FILES;
+
+export function ipAdapterDir(modelsDir: string): string {
+  return join(modelsDir, 'ip-adapter');
+}
+
+export function imageEncoderDir(modelsDir: string): string {
+  return join(ipAdapterDir(modelsDir), 'image_encoder');
+}
+
+const IMAGE_ENCODER_INSTALL =
+  'the IP-Adapter image encoder (h94/IP-Adapter models/image_encoder: OpenCLIP ViT-H/14 as a diffusers CLIPVisionModelWithProjection folder, config.json + model.safetensors)';
+
+/** Why the image encoder folder is unusable, or undefined when it looks installed (header read only). */
+function imageEncoderProblem(dir: string): string | undefined {
+  if (!existsSync(join(dir, 'config.json')) || !existsSync(join(dir, 'model.safetensors'))) return 'missing';
+  try {
+    const f = SafetensorsFile.open(join(dir, 'model.safetensors'));
+    try {
+      if (!f.tensors.has('visual_projection.weight'))
+        return `${dir}/model.safetensors has no visual_projection.weight (not a CLIPVisionModelWithProjection)`;
+    } finally {
+      f.close();
+    }
+  } catch (e) {
+    return (e as Error).message;
+  }
+  return undefined;
+}
+
+/** Why an adapter file is unusable for `type`, or undefined when its header is the right kind of adapter. */
+function adapterProblem(path: string, type: IpAdapterType): string | undefined {
+  if (!existsSync(path)) return 'missing';
+  try {
+    const f = SafetensorsFile.open(path);
+    try {
+      const cfg = detectIpAdapterConfig(sourceFromFile(f));
+      const want = IP_ADAPTER_FILES[type].projection;
+      if (cfg.projection !== want)
+        return `${path} is a "${cfg.projection}" IP-Adapter, "${type}" needs a "${want}" one`;
+    } finally {
+      f.close();
+    }
+  } catch (e) {
+    return (e as Error).message;
+  }
+  return undefined;
+}
+
+export interface AdapterAvailability {
+  available: boolean;
+  reason?: string;
+  install?: string;
+  adapterPath: string;
+  imageEncoderDir?: string;
+}
+
+/** An IP-Adapter type (or FaceID): which installed files it needs, and what is missing. */
+export function adapterAvailability(modelsDir: string, type: IpAdapterType): AdapterAvailability {
+  const spec = IP_ADAPTER_FILES[type];
+  const adapterPath = join(ipAdapterDir(modelsDir), spec.file);
+  const encoder = type === 'faceid' ? undefined : imageEncoderDir(modelsDir);
+  const problems: string[] = [];
+  const installs: string[] = [];
+  const adapter = adapterProblem(adapterPath, type);
+  if (adapter) {
+    problems.push(adapter === 'missing' ? `the adapter ${spec.file} is not installed` : adapter);
+    installs.push(`${spec.file} (${spec.source}) as ${adapterPath}`);
+  }
+  if (encoder) {
+    const enc = imageEncoderProblem(encoder);
+    if (enc) {
+      problems.push(enc === 'missing' ? 'the image encoder is not installed' : enc);
+      installs.push(`${IMAGE_ENCODER_INSTALL} in ${encoder}/`);
+    }
+  } else if (!existsSync(arcfacePath(modelsDir))) {
+    problems.push('the face-recognition network is not installed');
+    installs.push(`${ARCFACE_INSTALL} as ${arcfacePath(modelsDir)}`);
+  }
+  if (!problems.length) return { available: true, adapterPath, imageEncoderDir: encoder };
+  return {
+    available: false,
+    reason: `${type === 'faceid' ? 'FaceID' : `"${type}"`}: ${problems.join('; ')}`,
+    install: installs.join(', and '),
+    adapterPath,
+    imageEncoderDir: encoder,
+  };
+}
 
 export function controlnetDir(modelsDir: string, type: ConditioningType): string {
   return join(modelsDir, 'controlnet', type);
@@ -154,7 +280,12 @@ function installText(
 function statusOf(modelsDir: string, type: ConditioningType): ConditioningStatus {
   const spec = CONDITIONING_TYPES[type];
   const base = { type, kind: spec.kind, preprocessor: spec.preprocessor };
-  if (spec.kind === 'ip-adapter') return { ...base, available: false, reason: IP_ADAPTER_REASON };
+  if (spec.kind === 'ip-adapter') {
+    const a = adapterAvailability(modelsDir, type as IpAdapterType);
+    return a.available
+      ? { ...base, available: true, adapterPath: a.adapterPath, imageEncoderDir: a.imageEncoderDir }
+      : { ...base, available: false, reason: a.reason, install: a.install };
+  }
   const dir = controlnetDir(modelsDir, type);
   let checkpoint: string | undefined;
   let problem: string | undefined;
@@ -205,13 +336,15 @@ export function unavailableMessage(s: ConditioningStatus): string {
 }
 
 /**
- * FaceID (IP-Adapter FaceID: a face-recognition embedding into decoupled cross-attention) follows the same
- * rule as the IP-Adapter types: this engine does not implement it, so it is never available.
+ * FaceID (IP-Adapter FaceID: an ArcFace embedding of the tune's faces into decoupled cross-attention, plus its
+ * LoRA): needs `ip-adapter/ip-adapter-faceid_sd15.safetensors` and `faces/arcface.onnx` (the face detector
+ * ships with the npm package). `faceid` tunes are refused at creation with this text when unavailable.
  */
-export function faceIdAvailability(): { available: false; reason: string } {
-  return {
-    available: false,
-    reason:
-      'IP-Adapter FaceID (face embedding + decoupled cross-attention) is not implemented by this engine; installing weights does not enable it',
-  };
+export function faceIdAvailability(modelsDir: string): AdapterAvailability {
+  return adapterAvailability(modelsDir, 'faceid');
+}
+
+/** The 422 text for FaceID when it is unavailable. */
+export function faceIdUnavailableMessage(a: AdapterAvailability): string {
+  return `${a.reason}; install ${a.install}`;
 }

@@ -65,3 +65,35 @@ export function sourceFromFile(file: SafetensorsFile, prefix = ''): MappedTensor
   }
   return new MappedTensorSource(table, `${fileIdentity(file)}#${prefix}`);
 }
+
+/** Several components' tensors as one (names must not collide), e.g. a UNet plus an IP-Adapter's layers. */
+export class UnionTensorSource implements TensorSource {
+  constructor(private readonly sources: TensorSource[]) {
+    const seen = new Set<string>();
+    for (const s of sources)
+      for (const n of s.names()) {
+        if (seen.has(n)) throw new Error(`tensor ${n} exists in two of the combined weight files`);
+        seen.add(n);
+      }
+  }
+  names(): string[] {
+    return this.sources.flatMap((s) => s.names());
+  }
+  has(name: string): boolean {
+    return this.sources.some((s) => s.has(name));
+  }
+  shape(name: string): number[] {
+    return this.owner(name).shape(name);
+  }
+  read(name: string): Float32Array {
+    return this.owner(name).read(name);
+  }
+  identity(): string {
+    return this.sources.map((s) => s.identity()).join('+');
+  }
+  private owner(name: string): TensorSource {
+    const s = this.sources.find((x) => x.has(name));
+    if (!s) throw new Error(`checkpoint has no tensor ${name}`);
+    return s;
+  }
+}

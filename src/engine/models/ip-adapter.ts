@@ -8,10 +8,9 @@
 // (IPAdapterAttnProcessor), https://github.com/huggingface/diffusers/blob/v0.27.2/src/diffusers/models/embeddings.py
 // (ImageProjection), https://github.com/tencent-ailab/IP-Adapter (ip-adapter_sd15 checkpoint layout).
 //
-// Status: these pieces are built and tested on tiny random weights, but not wired: the UNet's attn2 must call
-// `decoupledCrossAttention` (a change to models/unet.ts), so the ipadapter / reference / composition types stay
-// unavailable (conditioning.ts). The Plus/composition adapters (a Perceiver resampler over patch tokens) and
-// FaceID are not built.
+// The UNet's attn2 calls `decoupledCrossAttention` when built with `ipAdapter` (models/unet.ts); the pipeline
+// is pipeline/ip-adapter.ts. Plus / composition adapters use the Perceiver resampler, FaceID an MLP over an
+// ArcFace embedding plus a LoRA on every attention (merged like any LoRA).
 
 import type { TensorSource } from '../checkpoint/tensor-source.ts';
 import type { Tensor } from '../components.ts';
@@ -160,30 +159,93 @@ export function clipPixelValues(img: Tensor, size: number): Tensor {
 
 // ---- adapter weights: image projection + per-attn2 key/value ---------------------------------------------
 
+/**
+ * How the adapter turns its input embedding into image tokens (the `image_proj.*` tensors):
+ * - linear: ImageProjection (ip-adapter_sd15): CLIP image_embeds [B, D] -> Linear -> [B, tokens, cross] -> LN;
+ * - resampler: IP-Adapter Plus (ip-adapter-plus_sd15, ip_plus_composition_sd15): a Perceiver resampler over
+ *   the CLIP encoder's penultimate hidden states [B, 1 + patches, H] -> learned queries [B, tokens, cross];
+ * - faceid-mlp: IP-Adapter FaceID (ip-adapter-faceid_sd15): a 512-d ArcFace embedding -> Linear -> GELU ->
+ *   Linear -> [B, tokens, cross] -> LN.
+ */
+export type IpProjectionKind = 'linear' | 'resampler' | 'faceid-mlp';
+
+export interface ResamplerConfig {
+  /** latent width (proj_in output) */
+  dim: number;
+  depth: number;
+  heads: number;
+  headDim: number;
+}
+
 export interface IpAdapterConfig {
-  /** width of the CLIP image embedding the projection reads */
+  projection: IpProjectionKind;
+  /**
+   * width of the embedding the projection reads: CLIP image_embeds (linear), the CLIP hidden size
+   * (resampler), the face embedding (faceid-mlp)
+   */
   clipEmbeddingDim: number;
   crossAttentionDim: number;
-  /** image tokens (ip-adapter_sd15: 4) */
+  /** image tokens (ip-adapter_sd15 and FaceID: 4; Plus: 16) */
   numTokens: number;
   /** the processor indices that carry to_k_ip / to_v_ip, ascending (SD 1.5: 1, 3, ..., 31) */
   layers: number[];
+  resampler?: ResamplerConfig;
+  /** FaceID: `ip_adapter.<n>.to_{q,k,v,out}_lora` on every attention processor, merged into the UNet */
+  lora: boolean;
 }
+
+/** Resampler attention heads are `inner / RESAMPLER_HEAD_DIM` (IP-Adapter Plus: dim_head 64, 12 heads at 768). */
+export const RESAMPLER_HEAD_DIM = 64;
 
 /** From an ip-adapter .safetensors (`image_proj.*`, `ip_adapter.<n>.to_{k,v}_ip.weight`). */
 export function detectIpAdapterConfig(index: TensorIndex): IpAdapterConfig {
-  if (index.has('image_proj.latents') || index.has('image_proj.proj_in.weight'))
-    throw new Error('IP-Adapter Plus / composition (Perceiver resampler image projection) is not supported');
-  if (!index.has('image_proj.proj.weight')) throw new Error('not an IP-Adapter: no image_proj.proj.weight');
-  const [out, clipEmbeddingDim] = index.shape('image_proj.proj.weight');
-  const crossAttentionDim = index.shape('image_proj.norm.weight')[0];
+  if (index.has('image_proj.perceiver_resampler.proj_in.weight'))
+    throw new Error('IP-Adapter FaceID Plus (CLIP + face embedding resampler) is not supported');
   const layers = index
     .names()
     .map((n) => /^ip_adapter\.(\d+)\.to_k_ip\.weight$/.exec(n))
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => Number(m[1]))
     .sort((a, b) => a - b);
-  return { clipEmbeddingDim, crossAttentionDim, numTokens: out / crossAttentionDim, layers };
+  if (!layers.length) throw new Error('not an IP-Adapter: no ip_adapter.<n>.to_k_ip.weight');
+  const lora = index.names().some((n) => /^ip_adapter\.\d+\.to_q_lora\.down\.weight$/.test(n));
+  if (index.has('image_proj.latents')) {
+    const [, numTokens, dim] = index.shape('image_proj.latents');
+    let depth = 0;
+    while (index.has(`image_proj.layers.${depth}.0.to_q.weight`)) depth++;
+    const inner = index.shape('image_proj.layers.0.0.to_q.weight')[0];
+    return {
+      projection: 'resampler',
+      clipEmbeddingDim: index.shape('image_proj.proj_in.weight')[1],
+      crossAttentionDim: index.shape('image_proj.proj_out.weight')[0],
+      numTokens,
+      layers,
+      resampler: { dim, depth, heads: inner / RESAMPLER_HEAD_DIM, headDim: RESAMPLER_HEAD_DIM },
+      lora,
+    };
+  }
+  const crossAttentionDim = index.shape('image_proj.norm.weight')[0];
+  if (index.has('image_proj.proj.0.weight')) {
+    const out = index.shape('image_proj.proj.2.weight')[0];
+    return {
+      projection: 'faceid-mlp',
+      clipEmbeddingDim: index.shape('image_proj.proj.0.weight')[1],
+      crossAttentionDim,
+      numTokens: out / crossAttentionDim,
+      layers,
+      lora,
+    };
+  }
+  if (!index.has('image_proj.proj.weight')) throw new Error('not an IP-Adapter: no image_proj.proj.weight');
+  const [out, clipEmbeddingDim] = index.shape('image_proj.proj.weight');
+  return {
+    projection: 'linear',
+    clipEmbeddingDim,
+    crossAttentionDim,
+    numTokens: out / crossAttentionDim,
+    layers,
+    lora,
+  };
 }
 
 /**
@@ -209,13 +271,18 @@ export function unetAttentionOrder(cfg: UnetConfig): string[] {
   return out;
 }
 
-/** attn2 module path -> its `ip_adapter.<n>` prefix, for a UNet and an adapter; fails when they do not match. */
-export function ipAdapterLayerMap(unet: UnetConfig, adapter: IpAdapterConfig): Map<string, string> {
-  const order = unetAttentionOrder(unet);
+/** Every attn2 module path of a UNet -> its `ip_adapter.<n>` prefix (n = its index in unetAttentionOrder). */
+export function attn2IpPrefixes(cfg: UnetConfig): Map<string, string> {
   const map = new Map<string, string>();
-  order.forEach((name, i) => {
+  unetAttentionOrder(cfg).forEach((name, i) => {
     if (name.endsWith('.attn2')) map.set(name, `ip_adapter.${i}`);
   });
+  return map;
+}
+
+/** attn2 module path -> its `ip_adapter.<n>` prefix, for a UNet and an adapter; fails when they do not match. */
+export function ipAdapterLayerMap(unet: UnetConfig, adapter: IpAdapterConfig): Map<string, string> {
+  const map = attn2IpPrefixes(unet);
   const want = [...map.values()].map((p) => Number(p.split('.')[1]));
   if (want.join(',') !== adapter.layers.join(','))
     throw new Error(
@@ -236,6 +303,75 @@ export function imageProjection(nn: Layers, imageEmbeds: string, cfg: IpAdapterC
     g.constInt64([0, cfg.numTokens, cfg.crossAttentionDim]),
   ]);
   return nn.layerNorm(tokens, 'image_proj.norm', 1e-5);
+}
+
+/**
+ * FaceID's MLPProjModel: face embedding [B, 512] -> proj.0 -> GELU (erf) -> proj.2 -> [B, tokens, cross] -> LN.
+ * Ref: tencent-ailab/IP-Adapter ip_adapter/ip_adapter_faceid.py (MLPProjModel).
+ */
+export function faceIdProjection(nn: Layers, faceEmbeds: string, cfg: IpAdapterConfig): string {
+  const g = nn.g;
+  const hidden = nn.gelu(nn.linear(faceEmbeds, 'image_proj.proj.0'));
+  const tokens = g.op('Reshape', [
+    nn.linear(hidden, 'image_proj.proj.2'),
+    g.constInt64([0, cfg.numTokens, cfg.crossAttentionDim]),
+  ]);
+  return nn.layerNorm(tokens, 'image_proj.norm', 1e-5);
+}
+
+/**
+ * IP-Adapter Plus's Perceiver resampler (Alayrac et al. 2022 "Flamingo"; tencent-ailab/IP-Adapter
+ * ip_adapter/resampler.py, diffusers IPAdapterPlusImageProjection): hidden states [B, T, H] -> proj_in ->
+ * per layer `latents += PerceiverAttention(x, latents)` (LN(x) and LN(latents) as keys/values, LN(latents)
+ * as queries; the q·s, k·s with s = d^-1/4 scaling equals the usual 1/sqrt(d)) and `latents += FF(latents)`
+ * (LN, Linear ×mult, GELU, Linear; no biases) -> proj_out -> norm_out. The learned `latents` [1, tokens, dim]
+ * are broadcast to the batch.
+ */
+export function resamplerProjection(nn: Layers, hidden: string, cfg: IpAdapterConfig): string {
+  const g = nn.g;
+  const r = cfg.resampler;
+  if (!r) throw new Error('resamplerProjection needs a resampler config');
+  const P = 'image_proj';
+  const x = nn.linear(hidden, `${P}.proj_in`); // [B, T, dim]
+  const zeros = g.op('Mul', [
+    g.op('Slice', [x, g.constInt64([0]), g.constInt64([1]), g.constInt64([1])]),
+    g.scalar(0),
+  ]); // [B, 1, dim]
+  let latents = g.op('Add', [zeros, nn.param(`${P}.latents`)]); // [B, tokens, dim]
+  const inner = r.heads * r.headDim;
+  for (let i = 0; i < r.depth; i++) {
+    const A = `${P}.layers.${i}.0`;
+    const xn = nn.layerNorm(x, `${A}.norm1`, 1e-5);
+    const ln = nn.layerNorm(latents, `${A}.norm2`, 1e-5);
+    const q = nn.linear(ln, `${A}.to_q`);
+    const kv = nn.linear(g.op('Concat', [xn, ln], { axis: 1 }), `${A}.to_kv`);
+    const [k, v] = g.opMulti('Split', [kv, g.constInt64([inner, inner])], 2, { axis: -1 });
+    const attn = nn.attention(q, k, v, r.heads, r.headDim);
+    latents = g.op('Add', [nn.linear(attn, `${A}.to_out`), latents]);
+    const F = `${P}.layers.${i}.1`;
+    const ff = nn.linear(nn.gelu(nn.linear(nn.layerNorm(latents, `${F}.0`, 1e-5), `${F}.1`)), `${F}.3`);
+    latents = g.op('Add', [ff, latents]);
+  }
+  return nn.layerNorm(nn.linear(latents, `${P}.proj_out`), `${P}.norm_out`, 1e-5);
+}
+
+/**
+ * The adapter's projection as a graph: input `embeds` (linear: CLIP image_embeds [B, D]; resampler: CLIP
+ * penultimate hidden states [B, T, H]; faceid-mlp: face embeddings [B, 512]) -> output `ip_tokens`
+ * [B, tokens, cross]. The generator feeds the unconditional embedding through the same graph.
+ */
+export function buildIpProjectionGraph(src: TensorSource, cfg: IpAdapterConfig): GraphBuilder {
+  const g = new GraphBuilder('ip_projection');
+  const nn = new Layers(g, src);
+  const tokensOut = (t: string) => g.output('ip_tokens', t, ['batch', cfg.numTokens, cfg.crossAttentionDim]);
+  if (cfg.projection === 'resampler') {
+    const x = g.input('embeds', ['batch', 'tokens', cfg.clipEmbeddingDim]);
+    tokensOut(resamplerProjection(nn, x, cfg));
+  } else {
+    const x = g.input('embeds', ['batch', cfg.clipEmbeddingDim]);
+    tokensOut(cfg.projection === 'linear' ? imageProjection(nn, x, cfg) : faceIdProjection(nn, x, cfg));
+  }
+  return g;
 }
 
 /**

@@ -7,6 +7,7 @@ import type { TensorSource } from '../checkpoint/tensor-source.ts';
 import { GraphBuilder } from '../graph/builder.ts';
 import { Layers } from '../graph/nn.ts';
 import type { TensorIndex } from './clip.ts';
+import { attn2IpPrefixes, decoupledCrossAttention } from './ip-adapter.ts';
 
 export type DownBlockType = 'CrossAttnDownBlock2D' | 'DownBlock2D';
 export type UpBlockType = 'CrossAttnUpBlock2D' | 'UpBlock2D';
@@ -38,6 +39,12 @@ export interface UnetBuildOptions {
    * SD 1.5) and 20-25% faster at 512x512 on the CPU provider
    */
   fusedAttention?: boolean;
+  /**
+   * IP-Adapter (models/ip-adapter.ts): every attn2 becomes a decoupled cross-attention reading the adapter's
+   * `ip_adapter.<n>.to_{k,v}_ip` (n in diffusers' processor order; the TensorSource must serve them), with
+   * inputs `ip_tokens` [B, tokens, cross] and `ip_scale` [1] (a graph input: one session serves any weight)
+   */
+  ipAdapter?: boolean;
 }
 
 const SUPPORTED_DOWN = new Set(['CrossAttnDownBlock2D', 'DownBlock2D']);
@@ -56,6 +63,8 @@ export function unetConfigFromJson(j: Record<string, unknown>): UnetConfig {
     'time_cond_proj_dim',
   ].filter((k) => j[k] !== null && j[k] !== undefined);
   if (unsupported.length) throw new Error(`UNet config uses unsupported options: ${unsupported.join(', ')}`);
+  const changed = nonDefaultOptions(j);
+  if (changed.length) throw new Error(`UNet config uses unsupported options: ${changed.join(', ')}`);
   if ((j.mid_block_type ?? 'UNetMidBlock2DCrossAttn') !== 'UNetMidBlock2DCrossAttn') {
     throw new Error(`UNet mid block ${String(j.mid_block_type)} is not supported`);
   }
@@ -80,6 +89,41 @@ export function unetConfigFromJson(j: Record<string, unknown>): UnetConfig {
     flipSinToCos: j.flip_sin_to_cos === undefined ? true : Boolean(j.flip_sin_to_cos),
     freqShift: Number(j.freq_shift ?? 0),
   };
+}
+
+/** What the graph builder implements for each option that changes the network; anything else is refused. */
+const BUILT_DEFAULTS: Record<string, unknown> = {
+  act_fn: 'silu',
+  attention_type: 'default',
+  center_input_sample: false,
+  conv_in_kernel: 3,
+  conv_out_kernel: 3,
+  cross_attention_norm: null,
+  dual_cross_attention: false,
+  mid_block_only_cross_attention: null,
+  mid_block_scale_factor: 1,
+  resnet_out_scale_factor: 1,
+  resnet_skip_time_act: false,
+  resnet_time_scale_shift: 'default',
+  time_embedding_act_fn: null,
+  time_embedding_type: 'positional',
+  timestep_post_act: null,
+};
+
+/**
+ * Options of the config that differ from what the builder implements (absent = the default). `upcast_attention`
+ * (SD 2.1) is accepted: it computes attention scores in float32 under fp16, and these graphs are float32 throughout.
+ * `only_cross_attention` may be false or a list of false (SD 2.x writes the scalar).
+ */
+function nonDefaultOptions(j: Record<string, unknown>): string[] {
+  const isOff = (v: unknown) => v === null || v === false;
+  const off = Object.entries(BUILT_DEFAULTS)
+    .filter(([k, d]) => j[k] !== undefined && j[k] !== d && !(isOff(d) && isOff(j[k])))
+    .map(([k]) => `${k}=${JSON.stringify(j[k])}`);
+  const oca = j.only_cross_attention;
+  if (oca === true || (Array.isArray(oca) && oca.some(Boolean)))
+    off.push(`only_cross_attention=${JSON.stringify(oca)}`);
+  return off;
 }
 
 /**
@@ -140,6 +184,8 @@ export function timestepFrequencies(dim: number, freqShift: number): Float32Arra
 class UnetGraph {
   readonly g = new GraphBuilder('unet');
   readonly nn: Layers;
+  /** IP-Adapter: attn2 path -> `ip_adapter.<n>`, and the graph inputs (set by build) */
+  ip?: { prefixes: Map<string, string>; tokens: string; scale: string };
   constructor(
     src: TensorSource,
     readonly cfg: UnetConfig,
@@ -187,7 +233,21 @@ class UnetGraph {
     let n = nn.layerNorm(h, `${p}.norm1`, 1e-5);
     h = g.op('Add', [attn(n, n, `${p}.attn1`), h]);
     n = nn.layerNorm(h, `${p}.norm2`, 1e-5);
-    h = g.op('Add', [attn(n, context, `${p}.attn2`), h]);
+    const ipPrefix = this.ip?.prefixes.get(`${p}.attn2`);
+    const cross =
+      this.ip && ipPrefix
+        ? decoupledCrossAttention(
+            nn,
+            n,
+            context,
+            this.ip.tokens,
+            `${p}.attn2`,
+            ipPrefix,
+            heads,
+            this.ip.scale,
+          )
+        : attn(n, context, `${p}.attn2`);
+    h = g.op('Add', [cross, h]);
     n = nn.layerNorm(h, `${p}.norm3`, 1e-5);
     // GEGLU: proj to 2*inner, first half * gelu(second half)
     const proj = nn.linear(n, `${p}.ff.net.0.proj`);
@@ -213,6 +273,11 @@ class UnetGraph {
     const sample = g.input('sample', ['batch', cfg.inChannels, 'height', 'width']);
     const timestep = g.input('timestep', ['batch']);
     const context = g.input('encoder_hidden_states', ['batch', 'tokens', cfg.crossAttentionDim]);
+    if (opts.ipAdapter) {
+      const prefixes = attn2IpPrefixes(cfg);
+      const tokens = g.input('ip_tokens', ['batch', 'ip_tokens', cfg.crossAttentionDim]);
+      this.ip = { prefixes, tokens, scale: g.input('ip_scale', [1]) };
+    }
     const tembAct = nn.silu(this.timeEmbedding(timestep));
 
     let h = nn.conv2d(sample, 'conv_in');
@@ -263,7 +328,8 @@ class UnetGraph {
 
 /**
  * Inputs: `sample` [B, in, h, w], `timestep` float32 [B], `encoder_hidden_states` [B, 77, cross];
- * with `controlResiduals`, also `down_residual_<k>` and `mid_residual`. Output: `out_sample` [B, out, h, w].
+ * with `controlResiduals`, also `down_residual_<k>` and `mid_residual`; with `ipAdapter`, `ip_tokens` and
+ * `ip_scale`. Output: `out_sample` [B, out, h, w].
  */
 export function buildUnetGraph(
   src: TensorSource,
@@ -271,6 +337,27 @@ export function buildUnetGraph(
   opts: UnetBuildOptions = {},
 ): GraphBuilder {
   return new UnetGraph(src, cfg, opts).build(opts);
+}
+
+/**
+ * One Transformer2D block (diffusers Transformer2DModel: GroupNorm, proj_in, BasicTransformerBlocks, proj_out,
+ * residual) of the UNet at `prefix` (e.g. `down_blocks.1.attentions.0`) as a graph of its own, exactly as the UNet
+ * graph builds it: inputs `hidden` [B, C, h, w] and `encoder_hidden_states` [B, tokens, cross], output `out`.
+ * For checking a block against a reference implementation.
+ */
+export function buildTransformer2dGraph(
+  src: TensorSource,
+  cfg: UnetConfig,
+  prefix: string,
+  heads: number,
+  opts: UnetBuildOptions = {},
+): GraphBuilder {
+  const u = new UnetGraph(src, cfg, opts);
+  const channels = src.shape(`${prefix}.norm.weight`)[0];
+  const x = u.g.input('hidden', ['batch', channels, 'height', 'width']);
+  const ctx = u.g.input('encoder_hidden_states', ['batch', 'tokens', cfg.crossAttentionDim]);
+  u.g.output('out', u.transformer2d(x, prefix, heads, ctx), ['batch', channels, 'height', 'width']);
+  return u.g;
 }
 
 /** Skip-connection count, i.e. how many `down_residual_<k>` inputs a ControlNet must provide. */

@@ -16,6 +16,8 @@ import {
   controlnetDir,
   faceIdAvailability,
   findControlNetCheckpoint,
+  imageEncoderDir,
+  ipAdapterDir,
   unavailableMessage,
 } from '../../../src/engine/conditioning.ts';
 import { fixturePath } from '../../helpers/fixtures.ts';
@@ -82,14 +84,23 @@ describe('conditioningAvailability', () => {
     assert.match(hed.install ?? '', /control_v11p_sd15_softedge.*and .*HED/);
     const pose = s.get('pose') as ConditioningStatus;
     assert.match(pose.reason ?? '', /cannot be loaded/);
+    const files = {
+      ipadapter: 'ip-adapter_sd15.safetensors',
+      reference: 'ip-adapter-plus_sd15.safetensors',
+      composition: 'ip_plus_composition_sd15.safetensors',
+    };
     for (const t of ['ipadapter', 'reference', 'composition'] as const) {
       const ip = s.get(t) as ConditioningStatus;
       assert.equal(ip.available, false);
       assert.equal(ip.kind, 'ip-adapter');
-      assert.equal(ip.install, undefined);
-      assert.match(unavailableMessage(ip), /IP-Adapter .* not implemented/);
+      assert.match(ip.reason ?? '', /adapter .* is not installed; the image encoder is not installed/);
+      assert.ok(ip.install?.includes(join(ipAdapterDir(modelsDir), files[t])), ip.install);
+      assert.ok(ip.install?.includes(`${imageEncoderDir(modelsDir)}/`), ip.install);
     }
-    assert.equal(faceIdAvailability().available, false);
+    const faceid = faceIdAvailability(modelsDir);
+    assert.equal(faceid.available, false);
+    assert.ok(faceid.install?.includes(join(ipAdapterDir(modelsDir), 'ip-adapter-faceid_sd15.safetensors')));
+    assert.ok(faceid.install?.includes(join(modelsDir, 'faces', 'arcface.onnx')), faceid.install);
   });
 
   it('refuses an ambiguous folder with several checkpoints', () => {
@@ -129,8 +140,8 @@ describe('conditioningAvailability', () => {
       }
       assert.ok(gaps.controlnet, `${type} must be rejected`);
       const msg = unavailableMessage(status);
-      if (status.kind === 'ip-adapter') assert.match(msg, /not implemented/);
-      else assert.ok(msg.includes(controlnetDir(modelsDir, type)), msg);
+      const dir = status.kind === 'ip-adapter' ? ipAdapterDir(modelsDir) : controlnetDir(modelsDir, type);
+      assert.ok(msg.includes(dir), msg);
     });
   }
 });

@@ -260,7 +260,14 @@ describe('IP-Adapter projection and decoupled cross-attention', () => {
     ],
     23,
   );
-  const adapter = { clipEmbeddingDim: D, crossAttentionDim: X, numTokens: T, layers: [1] };
+  const adapter = {
+    projection: 'linear' as const,
+    clipEmbeddingDim: D,
+    crossAttentionDim: X,
+    numTokens: T,
+    layers: [1],
+    lora: false,
+  };
 
   function reference(x: Mat, ctx: Mat, emb: number[], scale: number) {
     const proj = linear([emb], src.get('image_proj.proj.weight'), src.get('image_proj.proj.bias'), T * X)[0];
@@ -338,7 +345,7 @@ describe('IP-Adapter projection and decoupled cross-attention', () => {
     assert.equal(map.get('up_blocks.1.attentions.0.transformer_blocks.0.attn2'), 'ip_adapter.13');
     assert.equal(map.get('mid_block.attentions.0.transformer_blocks.0.attn2'), 'ip_adapter.31');
     assert.throws(() => ipAdapterLayerMap(SD15_UNET, { ...sd15, layers: [1, 3] }), /do not match/);
-    const plus = new MemorySource([['image_proj.latents', [1, 16, X]]], 1);
-    assert.throws(() => detectIpAdapterConfig(plus), /Plus/);
+    const faceIdPlus = new MemorySource([['image_proj.perceiver_resampler.proj_in.weight', [X, X]]], 1);
+    assert.throws(() => detectIpAdapterConfig(faceIdPlus), /FaceID Plus/);
   });
 });

@@ -1,0 +1,321 @@
+// Image-prompt adapters (IP-Adapter, Ye et al. 2023; FaceID) on a loaded base model. Ref: diffusers 0.27
+// StableDiffusionPipeline with load_ip_adapter (prepare_ip_adapter_image_embeds, IPAdapterAttnProcessor) and
+// tencent-ailab/IP-Adapter ip_adapter.py (IPAdapter, IPAdapterPlus, IPAdapterFaceID get_image_embeds).
+//
+// The adapter's image tokens are computed once per generation: the input image through the CLIP vision encoder
+// (pooled image_embeds for `linear` adapters, hidden_states[-2] for the Plus resampler), or the stored face
+// embedding for FaceID, then the adapter's projection. The unconditional tokens are the projection of zeros
+// (image_embeds / face embedding) or of the encoder's output on an all-zero pixel_values (Plus), as both
+// references do. The UNet is compiled again with decoupled cross-attention (models/unet.ts `ipAdapter`) over
+// the base UNet's and the adapter's tensors, FaceID's LoRA merged into it, and runs the ordinary txt2img /
+// img2img pipelines: `IpAdapterUnet` feeds `[uncond tokens x B, cond tokens x B]` beside the CFG batch.
+
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LoraLayer, LoraWeights } from '../checkpoint/lora.ts';
+import { openCheckpoint } from '../checkpoint/open.ts';
+import { SafetensorsFile } from '../checkpoint/safetensors.ts';
+import { sourceFromFile, type TensorSource, UnionTensorSource } from '../checkpoint/tensor-source.ts';
+import { type Tensor, Unet } from '../components.ts';
+import { compileCached } from '../graph/cache.ts';
+import { mergedGraph } from '../lora-graphs.ts';
+import {
+  buildClipVisionGraph,
+  buildIpProjectionGraph,
+  type ClipVisionConfig,
+  clipPixelValues,
+  clipVisionConfigFromJson,
+  detectClipVisionConfig,
+  detectIpAdapterConfig,
+  type IpAdapterConfig,
+  ipAdapterLayerMap,
+  unetAttentionOrder,
+} from '../models/ip-adapter.ts';
+import { buildUnetGraph, type UnetConfig } from '../models/unet.ts';
+import { OrtSession, type SessionSettings } from '../ort.ts';
+import { runPipeline } from './registry.ts';
+import type { GenerateOptions, PipelineOutput, SdModel } from './types.ts';
+
+/** The adapter weight when the prompt leaves controlnet_conditioning_scale blank (diffusers' scale 1.0). */
+export const DEFAULT_IP_ADAPTER_SCALE = 1;
+
+/** What an adapter generation needs beyond GenerateOptions; plain data (can cross a worker boundary). */
+export interface AdapterRequest {
+  /** the Astria controlnet type, or `faceid` for a FaceID tune */
+  type: 'ipadapter' | 'reference' | 'composition' | 'faceid';
+  /** the adapter .safetensors */
+  adapterPath: string;
+  /** the CLIPVisionModelWithProjection folder (not used by FaceID) */
+  imageEncoderDir?: string;
+  /** FaceID: the identity embedding(s), L2-normalised, each of the adapter's embedding width */
+  faceEmbeddings?: Float32Array[];
+  /** adapter scale (controlnet_conditioning_scale, or the `<faceid:ID:w>` weight); undefined = 1 */
+  scale?: number;
+  /** controlnet_txt2img: true starts from noise, false runs img2img from the input image (image adapters) */
+  txt2img: boolean;
+}
+
+interface Load {
+  cacheDir: string;
+  session?: SessionSettings;
+}
+
+/** A UNet built with `ipAdapter` that feeds its image tokens beside every call (CFG batch aware). */
+export class IpAdapterUnet extends Unet {
+  constructor(
+    config: UnetConfig,
+    session: OrtSession,
+    private readonly tokens: { cond: Tensor; uncond: Tensor },
+    private readonly numImages: number,
+    private readonly scale: number,
+  ) {
+    super(config, session);
+  }
+
+  /** batch = numImages (no CFG): cond tokens per image; 2 x numImages: [uncond x B, cond x B] (guidance.ts). */
+  protected override extraFeeds(batch: number) {
+    const { cond, uncond } = this.tokens;
+    const [, n, w] = cond.dims;
+    const per = n * w;
+    const B = this.numImages;
+    if (batch !== B && batch !== 2 * B)
+      throw new Error(`IP-Adapter UNet: batch ${batch} is neither ${B} nor ${2 * B} (CFG) images`);
+    const data = new Float32Array(batch * per);
+    for (let i = 0; i < batch; i++) data.set(batch === 2 * B && i < B ? uncond.data : cond.data, i * per);
+    return {
+      ip_tokens: { data, dims: [batch, n, w] },
+      ip_scale: { data: Float32Array.of(this.scale), dims: [1] },
+    };
+  }
+}
+
+/** The adapter .safetensors: its config and tensors. Pickled .bin files are refused by name. */
+export function openAdapter(path: string): {
+  file: SafetensorsFile;
+  source: TensorSource;
+  config: IpAdapterConfig;
+} {
+  if (!path.endsWith('.safetensors'))
+    throw new Error(`${path}: IP-Adapter weights must be .safetensors (pickled .bin files are never loaded)`);
+  const file = SafetensorsFile.open(path);
+  try {
+    const source = sourceFromFile(file);
+    return { file, source, config: detectIpAdapterConfig(source) };
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+}
+
+/** FaceID's LoRA (`ip_adapter.<n>.to_{q,k,v,out}_lora.{down,up}.weight`) as LoRA layers on the UNet's attention weights. */
+export function faceIdLora(source: TensorSource, unet: UnetConfig): LoraWeights {
+  const order = unetAttentionOrder(unet);
+  const layers: LoraLayer[] = [];
+  for (const name of source.names()) {
+    const m = /^ip_adapter\.(\d+)\.to_(q|k|v|out)_lora\.down\.weight$/.exec(name);
+    if (!m) continue;
+    const attn = order[Number(m[1])];
+    if (!attn) throw new Error(`FaceID LoRA layer ${m[1]} does not exist in this UNet`);
+    const up = name.replace('.down.weight', '.up.weight');
+    const [rank] = source.shape(name);
+    layers.push({
+      component: 'unet',
+      target: `${attn}.${m[2] === 'out' ? 'to_out.0' : `to_${m[2]}`}.weight`,
+      down: source.read(name),
+      up: source.read(up),
+      rank,
+      alpha: null, // LoRALinearLayer without network_alpha: up @ down as is
+    });
+  }
+  return { format: 'diffusers', layers };
+}
+
+/** The CLIP vision encoder folder (diffusers CLIPVisionModelWithProjection): config and weights file. */
+export function imageEncoderFiles(dir: string): { weights: string; config?: ClipVisionConfig } {
+  if (!existsSync(dir)) throw new Error(`image encoder folder ${dir} does not exist`);
+  const names = readdirSync(dir).filter((n) => n.endsWith('.safetensors'));
+  const weights = names.includes('model.safetensors')
+    ? 'model.safetensors'
+    : names.length === 1
+      ? names[0]
+      : undefined;
+  if (!weights)
+    throw new Error(
+      `${dir}: expected model.safetensors (diffusers CLIPVisionModelWithProjection), found ${names.join(', ') || 'none'}`,
+    );
+  const cfgPath = join(dir, 'config.json');
+  const config = existsSync(cfgPath)
+    ? clipVisionConfigFromJson(JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, unknown>)
+    : undefined;
+  return { weights: join(dir, weights), config };
+}
+
+async function runOnce(modelPath: string, load: Load, feeds: Parameters<OrtSession['run']>[0]) {
+  const s = await OrtSession.create(modelPath, load.session);
+  try {
+    return await s.run(feeds);
+  } finally {
+    await s.dispose();
+  }
+}
+
+/** The CLIP encoder's outputs for the input image and for all-zero pixel values (Plus's unconditional input). */
+async function encodeImage(dir: string, image: Tensor, load: Load) {
+  const files = imageEncoderFiles(dir);
+  const file = SafetensorsFile.open(files.weights);
+  try {
+    const src = sourceFromFile(file);
+    const cfg = files.config ?? detectClipVisionConfig(src);
+    const compiled = compileCached({
+      cacheDir: load.cacheDir,
+      component: 'clip-vision',
+      identity: src.identity(),
+      options: { cfg },
+      build: () => buildClipVisionGraph(src, cfg),
+    });
+    const px = clipPixelValues(image, cfg.imageSize);
+    const batch = new Float32Array(2 * px.data.length); // [image, zeros]
+    batch.set(px.data);
+    const out = await runOnce(compiled.modelPath, load, {
+      pixel_values: { data: batch, dims: [2, 3, cfg.imageSize, cfg.imageSize] },
+    });
+    return out;
+  } finally {
+    file.close();
+  }
+}
+
+function row(t: Tensor, i: number): Tensor {
+  const per = t.data.length / t.dims[0];
+  return { data: t.data.slice(i * per, (i + 1) * per), dims: [1, ...t.dims.slice(1)] };
+}
+
+/**
+ * Conditional and unconditional image tokens [1, tokens, cross] (FaceID with several embeddings: their mean,
+ * re-normalised — one identity from all training images).
+ */
+export async function adapterTokens(
+  req: AdapterRequest,
+  adapter: { source: TensorSource; config: IpAdapterConfig },
+  image: Tensor | undefined,
+  load: Load,
+): Promise<{ cond: Tensor; uncond: Tensor }> {
+  const cfg = adapter.config;
+  let embeds: Tensor; // [2, ...]: row 0 conditional, row 1 unconditional
+  if (cfg.projection === 'faceid-mlp') {
+    const faces = req.faceEmbeddings ?? [];
+    if (!faces.length) throw new Error('FaceID needs a face embedding');
+    const D = cfg.clipEmbeddingDim;
+    const mean = new Float32Array(D);
+    for (const e of faces) {
+      if (e.length !== D)
+        throw new Error(`face embedding has ${e.length} values, the FaceID adapter reads ${D}`);
+      for (let i = 0; i < D; i++) mean[i] += e[i] / faces.length;
+    }
+    const norm = Math.hypot(...mean) || 1;
+    const data = new Float32Array(2 * D);
+    for (let i = 0; i < D; i++) data[i] = mean[i] / norm;
+    embeds = { data, dims: [2, D] };
+  } else {
+    if (!image) throw new Error(`controlnet "${req.type}" needs an input image (the image prompt)`);
+    if (!req.imageEncoderDir) throw new Error(`controlnet "${req.type}" needs the CLIP image encoder`);
+    const out = await encodeImage(req.imageEncoderDir, image, load);
+    if (cfg.projection === 'resampler') embeds = out.penultimate_hidden_state;
+    else {
+      const e = out.image_embeds;
+      const D = e.dims[1];
+      const data = new Float32Array(2 * D);
+      data.set(e.data.subarray(0, D)); // row 1 stays zeros: zeros_like(image_embeds)
+      embeds = { data, dims: [2, D] };
+    }
+    if (embeds.dims[embeds.dims.length - 1] !== cfg.clipEmbeddingDim)
+      throw new Error(
+        `the image encoder gives width ${embeds.dims[embeds.dims.length - 1]}, the adapter reads ${cfg.clipEmbeddingDim}`,
+      );
+  }
+  const compiled = compileCached({
+    cacheDir: load.cacheDir,
+    component: 'ip-projection',
+    identity: adapter.source.identity(),
+    options: { cfg },
+    build: () => buildIpProjectionGraph(adapter.source, cfg),
+  });
+  const { ip_tokens } = await runOnce(compiled.modelPath, load, { embeds });
+  return { cond: row(ip_tokens, 0), uncond: row(ip_tokens, 1) };
+}
+
+/**
+ * The base UNet compiled with decoupled cross-attention over the base and adapter tensors (cache key: both
+ * identities), FaceID's LoRA merged into a copy of its weights when the adapter has one.
+ */
+export function adapterUnetGraph(
+  basePath: string,
+  cfg: UnetConfig,
+  adapter: { source: TensorSource; config: IpAdapterConfig },
+  load: Load,
+): string {
+  ipAdapterLayerMap(cfg, adapter.config); // fails with a precise message when they do not fit
+  const ck = openCheckpoint(basePath);
+  try {
+    const un = ck.unet;
+    if (!un) throw new Error(`${basePath}: no UNet`);
+    const src = new UnionTensorSource([un.source, adapter.source]);
+    const build = { ipAdapter: true };
+    const compiled = compileCached({
+      cacheDir: load.cacheDir,
+      component: 'unet-ip',
+      identity: src.identity(),
+      options: { cfg, build },
+      build: () => buildUnetGraph(src, cfg, build),
+    });
+    if (!adapter.config.lora) return compiled.modelPath;
+    const weights = faceIdLora(adapter.source, cfg);
+    return mergedGraph(
+      compiled,
+      'unet',
+      [{ weights, scale: 1 }],
+      [{ id: adapter.source.identity(), scale: 1 }],
+      load.cacheDir,
+    ).modelPath;
+  } finally {
+    ck.close();
+  }
+}
+
+/**
+ * The whole adapter generation: image tokens, the adapter UNet, then txt2img (controlnet_txt2img, FaceID
+ * without an input image) or img2img from the input image at `denoisingStrength`, on `base`'s other parts.
+ */
+export async function generateWithAdapter(
+  base: SdModel,
+  basePath: string,
+  req: AdapterRequest,
+  opts: GenerateOptions,
+  load: Load,
+): Promise<PipelineOutput> {
+  if (base.unet.skipCount !== undefined) throw new Error('IP-Adapter: the base UNet must be the plain graph');
+  const adapter = openAdapter(req.adapterPath);
+  let unet: IpAdapterUnet | undefined;
+  try {
+    const expected = req.type === 'faceid' ? 'faceid-mlp' : req.type === 'ipadapter' ? 'linear' : 'resampler';
+    if (adapter.config.projection !== expected)
+      throw new Error(
+        `${req.adapterPath} is a "${adapter.config.projection}" adapter; "${req.type}" needs a "${expected}" one (docs/conditioning.md)`,
+      );
+    const tokens = await adapterTokens(req, adapter, opts.initImage, load);
+    const modelPath = adapterUnetGraph(basePath, base.unet.config, adapter, load);
+    const session = await OrtSession.create(modelPath, load.session);
+    unet = new IpAdapterUnet(
+      base.unet.config,
+      session,
+      tokens,
+      opts.numImages,
+      req.scale ?? DEFAULT_IP_ADAPTER_SCALE,
+    );
+    const initImage = req.type === 'faceid' || !req.txt2img ? opts.initImage : undefined;
+    return await runPipeline({ ...base, unet, inpaintUnet: undefined }, { ...opts, initImage });
+  } finally {
+    adapter.file.close();
+    await unet?.dispose();
+  }
+}
