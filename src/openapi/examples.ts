@@ -105,6 +105,7 @@ const blankPrompt = {
   phase: null,
   progress_step: null,
   progress_total: null,
+  queue_position: null,
   notes: [],
 };
 

@@ -104,6 +104,14 @@ export const promptResponse = z.object({
   phase: z.string().nullable().describe('(ext) current phase while processing (e.g. denoising)'),
   progress_step: z.int().nullable().describe('(ext) 1-based step within the phase'),
   progress_total: z.int().nullable().describe('(ext) steps in the phase'),
+  queue_position: z
+    .int()
+    .min(1)
+    .nullable()
+    .describe(
+      '(ext) while queued: place in the job queue, 1 = started next (fair across accounts; docs/api-notes.md). ' +
+        'null once processing, and while the prompt waits for its tune to finish training',
+    ),
   notes: z.array(z.string()).describe('(ext) what this server did not honour (e.g. the fast mock)'),
   liked: z
     .boolean()

@@ -3,16 +3,23 @@
 import type { Image, Presentation, Prompt } from '../../store/schema.ts';
 import type { PresentContext } from './tune.ts';
 
-/**
- * `liked` is the caller's own like, which the row does not carry: routes that looked it up pass it (the like,
- * duplicate and PATCH answers); elsewhere it is left out rather than guessed.
- */
+/** What the row does not carry: looked up by the route that presents it. */
+export interface PromptLive {
+  /**
+   * The caller's own like: routes that looked it up pass it (the like, duplicate and PATCH answers); elsewhere it
+   * is left out rather than guessed.
+   */
+  liked?: boolean;
+  /** Place in the job queue (src/domain/queue-positions.ts); shown only while the prompt is queued. */
+  queuePosition?: number;
+}
+
 export function presentPrompt(
   p: Prompt,
   images: Image[],
   presentation: Presentation,
   ctx: PresentContext,
-  liked?: boolean,
+  { liked, queuePosition }: PromptLive = {},
 ) {
   const params = JSON.parse(p.params) as Record<string, unknown>;
   const resolved = p.resolved ? (JSON.parse(p.resolved) as Record<string, unknown>) : {};
@@ -61,6 +68,7 @@ export function presentPrompt(
     phase: p.phase,
     progress_step: p.progress_step,
     progress_total: p.progress_total,
+    queue_position: p.status === 'queued' ? (queuePosition ?? null) : null,
     notes: JSON.parse(p.notes) as string[],
     ...(liked !== undefined && { liked }),
     started_training_at: p.started_training_at,

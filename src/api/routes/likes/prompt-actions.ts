@@ -3,6 +3,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Services } from '../../../domain/context.ts';
 import { duplicatePrompt, patchPrompt, setLiked } from '../../../domain/prompt-actions.ts';
+import { promptQueuePositions } from '../../../domain/queue-positions.ts';
 import { likedAmong } from '../../../store/likes.ts';
 import { listImagesFor } from '../../../store/prompts.ts';
 import type { Prompt } from '../../../store/schema.ts';
@@ -13,13 +14,10 @@ import { presentPrompt } from '../../presenters/prompt.ts';
 export async function promptActionRoutes(app: FastifyInstance, { svc }: { svc: Services }) {
   const ctx = { baseUrl: svc.config.publicBaseUrl, signer: svc.signer };
   const present = async (req: FastifyRequest, p: Prompt) =>
-    presentPrompt(
-      p,
-      await listImagesFor(svc.db, [p.id]),
-      req.actor.presentation,
-      ctx,
-      (await likedAmong(svc.db, req.actor.accountId, [p.id])).has(p.id),
-    );
+    presentPrompt(p, await listImagesFor(svc.db, [p.id]), req.actor.presentation, ctx, {
+      liked: (await likedAmong(svc.db, req.actor.accountId, [p.id])).has(p.id),
+      queuePosition: (await promptQueuePositions(svc, [p])).get(p.id),
+    });
 
   app.post('/prompts/:id/likes', async (req) =>
     present(req, await setLiked(svc, req.actor, idParam(req.params), true)),

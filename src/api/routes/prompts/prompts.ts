@@ -2,6 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Services } from '../../../domain/context.ts';
 import { cancelPrompt, createPrompt, deletePrompt, loadOwnPrompt } from '../../../domain/prompts.ts';
+import { promptQueuePositions } from '../../../domain/queue-positions.ts';
 import { loadVisibleTune } from '../../../domain/tunes.ts';
 import { listImagesFor, listPrompts } from '../../../store/prompts.ts';
 import type { Prompt } from '../../../store/schema.ts';
@@ -14,16 +15,20 @@ export const MAX_PROMPT_OFFSET = 10_000;
 export async function promptRoutes(app: FastifyInstance, { svc }: { svc: Services }) {
   const ctx = { baseUrl: svc.config.publicBaseUrl, signer: svc.signer };
   const presentAll = async (req: FastifyRequest, prompts: Prompt[]) => {
-    const images = await listImagesFor(
-      svc.db,
-      prompts.map((p) => p.id),
-    );
+    const [images, positions] = await Promise.all([
+      listImagesFor(
+        svc.db,
+        prompts.map((p) => p.id),
+      ),
+      promptQueuePositions(svc, prompts),
+    ]);
     return prompts.map((p) =>
       presentPrompt(
         p,
         images.filter((i) => i.prompt_id === p.id),
         req.actor.presentation,
         ctx,
+        { queuePosition: positions.get(p.id) },
       ),
     );
   };
