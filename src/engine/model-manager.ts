@@ -1,19 +1,25 @@
 // Loaded base models, shared by every prompt: one SdModel per (base model, LoRA set), built once (concurrent
 // requests for the same key await the same load), reused across prompts, and evicted least-recently-used when
 // loading another would pass the memory budget. Models in use (leased) are never evicted; a lease is released
-// when the generation ends.
+// when the generation ends. A controlled model (base model + LoRA set + ControlNet: the ControlNet session and
+// the UNet compiled with residual inputs, LoRA-merged like the plain one) is an entry of its own that holds a
+// lease on the plain model, so the plain model outlives it and is evicted after it.
 
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { type LoraWeights, readLora, type ScaledLora } from './checkpoint/lora.ts';
 import { openCheckpoint } from './checkpoint/open.ts';
 import { SafetensorsFile } from './checkpoint/safetensors.ts';
+import type { TensorSource } from './checkpoint/tensor-source.ts';
 import { TextEncoder, Unet } from './components.ts';
 import type { CompiledGraph } from './graph/cache.ts';
 import { defaultCacheDir, type LoadOptions, loadModel, loadParts } from './load.ts';
 import { baseGraphs, type LoraSetIdentity, loraTargets, mergedGraph } from './lora-graphs.ts';
+import { openControlNet } from './models/controlnet.ts';
 import { OrtSession, type SessionSettings } from './ort.ts';
+import { type ControlLoras, type ControlledSdModel, openControlledModel } from './pipeline/controlnet.ts';
 import type { SdModel } from './pipeline/types.ts';
 import {
   defaultSamplerFor,
@@ -94,16 +100,24 @@ export async function openSdModel(spec: ModelSpec, load: LoadOptions = {}): Prom
   };
 }
 
-/** float32 bytes of every tensor of the checkpoint (what its sessions hold, give or take the optimiser's copies). */
-export function modelBytes(path: string): number {
+/** float32 bytes of every tensor of a source. */
+function sourceBytes(source: TensorSource): number {
+  let total = 0;
+  for (const n of source.names()) total += source.shape(n).reduce((a, d) => a * d, 1) * 4;
+  return total;
+}
+
+/**
+ * float32 bytes of every tensor of the checkpoint's components (what their sessions hold, give or take the
+ * optimiser's copies).
+ */
+export function modelBytes(
+  path: string,
+  components: readonly ('unet' | 'text_encoder' | 'vae')[] = ['unet', 'text_encoder', 'vae'],
+): number {
   const ck = openCheckpoint(path);
   try {
-    let total = 0;
-    for (const c of [ck.unet, ck.text_encoder, ck.vae]) {
-      if (!c) continue;
-      for (const n of c.source.names()) total += c.source.shape(n).reduce((a, d) => a * d, 1) * 4;
-    }
-    return total;
+    return components.reduce((a, c) => a + (ck[c] ? sourceBytes(ck[c].source) : 0), 0);
   } finally {
     ck.close();
   }
@@ -123,8 +137,8 @@ export interface ModelManagerOptions {
   memoryBudgetBytes?: number;
 }
 
-export interface ModelLease {
-  model: SdModel;
+export interface ModelLease<M extends SdModel = SdModel> {
+  model: M;
   /** true when the sessions were already loaded (nothing was built or read for this lease) */
   reused: boolean;
   release(): void;
@@ -142,6 +156,8 @@ interface Entry {
 export interface ModelManagerStats {
   baseLoads: number;
   loraLoads: number;
+  /** controlled models opened (a ControlNet session plus a residual-input UNet session each) */
+  controlLoads: number;
   evictions: number;
   loadedKeys: string[];
   usedBytes: number;
@@ -158,7 +174,7 @@ export class ModelManager {
   private readonly graphs = new Map<string, Record<'unet' | 'text_encoder', CompiledGraph>>();
   private readonly cacheDir: string;
   readonly budget: number;
-  private counters = { baseLoads: 0, loraLoads: 0, evictions: 0 };
+  private counters = { baseLoads: 0, loraLoads: 0, controlLoads: 0, evictions: 0 };
   private clock = 0;
 
   private readonly opts: ModelManagerOptions;
@@ -180,15 +196,46 @@ export class ModelManager {
   }
 
   /** The model with these LoRAs merged, loading (or reusing) it; release the lease when the generation ends. */
-  async acquire(spec: ModelSpec, loras: LoraRef[] = []): Promise<ModelLease> {
-    const active = loras.filter((l) => l.scale !== 0);
-    const key = active.length ? `${spec.key}+${active.map((l) => `${l.id}@${l.scale}`).join('+')}` : spec.key;
+  acquire(spec: ModelSpec, loras: LoraRef[] = []): Promise<ModelLease> {
+    const active = activeLoras(loras);
+    return this.lease(variantKey(spec, active), () =>
+      active.length ? this.openLoraVariant(spec, active) : this.openBase(spec),
+    );
+  }
+
+  /**
+   * The model with these LoRAs merged plus the ControlNet at `controlnetPath` and a UNet compiled with residual
+   * inputs (carrying the same LoRA merge), loading (or reusing) them; release the lease when the generation ends.
+   * A ControlNet that does not fit the base model's UNet is refused before any session opens.
+   */
+  async acquireControlled(
+    spec: ModelSpec,
+    loras: LoraRef[],
+    controlnetPath: string,
+  ): Promise<ModelLease<ControlledSdModel>> {
+    const active = activeLoras(loras);
+    const cn = openControlNet(controlnetPath);
+    let id: string;
+    let bytes: number;
+    try {
+      id = createHash('sha256').update(cn.source.identity()).digest('hex').slice(0, 16);
+      bytes = sourceBytes(cn.source);
+    } finally {
+      cn.close();
+    }
+    const lease = await this.lease(`${variantKey(spec, active)}+control:${id}`, () =>
+      this.openControlled(spec, active, controlnetPath, bytes),
+    );
+    return lease as ModelLease<ControlledSdModel>;
+  }
+
+  /** Hands out a lease on the entry under `key`, opening it first when it is not loaded. */
+  private async lease(
+    key: string,
+    open: () => Promise<Omit<Entry, 'refs' | 'lastUsed' | 'key'>>,
+  ): Promise<ModelLease> {
     const loaded = this.entries.get(key);
-    const entry =
-      loaded ??
-      (await this.load(key, () =>
-        active.length ? this.openLoraVariant(spec, active) : this.openBase(spec),
-      ));
+    const entry = loaded ?? (await this.load(key, open));
     entry.refs++;
     entry.lastUsed = ++this.clock;
     let released = false;
@@ -251,17 +298,26 @@ export class ModelManager {
     return g;
   }
 
+  /**
+   * The LoRA files read against the base model's graphs (which layers of the UNet and text encoder they patch),
+   * with the set's identity for merged-graph cache keys: what a merge of the UNet or text encoder needs.
+   */
+  loraWeights(spec: ModelSpec, loras: LoraRef[]): ControlLoras {
+    const targets = loraTargets(this.baseGraphsOf(spec));
+    const weights: ScaledLora[] = loras.map((l) => ({
+      weights: readLoraFile(l.path, targets),
+      scale: l.scale,
+    }));
+    const set: LoraSetIdentity[] = loras.map((l) => ({ id: l.id, scale: l.scale }));
+    return { weights, set };
+  }
+
   /** Base model sessions reused for the VAE (and untouched components); merged copies for the LoRA targets. */
   private async openLoraVariant(spec: ModelSpec, loras: LoraRef[]) {
     const base = await this.acquire(spec);
     try {
       const graphs = this.baseGraphsOf(spec);
-      const targets = loraTargets(graphs);
-      const weights: ScaledLora[] = loras.map((l) => ({
-        weights: readLoraFile(l.path, targets),
-        scale: l.scale,
-      }));
-      const set: LoraSetIdentity[] = loras.map((l) => ({ id: l.id, scale: l.scale }));
+      const { weights, set } = this.loraWeights(spec, loras);
       const touches = (c: 'unet' | 'text_encoder') =>
         weights.some((w) => w.weights.layers.some((l) => l.component === c));
       const sizeOf = (g: CompiledGraph) => g.weights.reduce((a, w) => a + w.length, 0);
@@ -301,6 +357,33 @@ export class ModelManager {
     }
   }
 
+  /**
+   * The ControlNet session and the residual-input UNet beside a leased plain model (base or LoRA variant), which
+   * this entry keeps leased until it is disposed.
+   */
+  private async openControlled(spec: ModelSpec, loras: LoraRef[], controlnetPath: string, cnBytes: number) {
+    const plain = await this.acquire(spec, loras);
+    try {
+      const bytes = cnBytes + modelBytes(spec.path, ['unet']);
+      await this.makeRoom(bytes, new Set([spec.key, variantKey(spec, loras)]));
+      const merge = loras.length ? this.loraWeights(spec, loras) : undefined;
+      const load = { cacheDir: this.cacheDir, session: this.opts.session };
+      const controlled = await openControlledModel(plain.model, spec.path, controlnetPath, load, merge);
+      this.counters.controlLoads++;
+      return {
+        model: controlled.model,
+        bytes,
+        dispose: async () => {
+          await controlled.dispose();
+          plain.release();
+        },
+      };
+    } catch (e) {
+      plain.release();
+      throw e;
+    }
+  }
+
   /** Disposes every loaded model (in use or not). */
   async close(): Promise<void> {
     await Promise.all([...this.pending.values()].map((p) => p.catch(() => undefined)));
@@ -310,6 +393,16 @@ export class ModelManager {
     this.entries.clear();
     for (const e of all) await e.dispose();
   }
+}
+
+/** LoRAs at scale 0 change nothing: they neither load nor make a separate cache entry. */
+function activeLoras(loras: LoraRef[]): LoraRef[] {
+  return loras.filter((l) => l.scale !== 0);
+}
+
+/** The entry key of a base model with a LoRA set. */
+function variantKey(spec: ModelSpec, loras: LoraRef[]): string {
+  return loras.length ? `${spec.key}+${loras.map((l) => `${l.id}@${l.scale}`).join('+')}` : spec.key;
 }
 
 function readLoraFile(path: string, targets: Parameters<typeof readLora>[1]): LoraWeights {

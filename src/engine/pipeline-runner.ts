@@ -11,7 +11,7 @@ import type { FaceRestorer } from '../post/faces/restore.ts';
 import { engineImg2ImgRunner } from '../post/hires-fix-engine.ts';
 import { type PostParams, type PostProviders, type PostStage, runPostStages } from '../post/index.ts';
 import { toUint8Image } from '../post/types.ts';
-import { defaultCacheDir, type LoadOptions } from './load.ts';
+import type { LoadOptions } from './load.ts';
 import type { LoraRef, ModelManager, ModelManagerStats, ModelSpec } from './model-manager.ts';
 import { type ControlRequest, generateWithControl } from './pipeline/controlnet.ts';
 import { cropCentre, imageBytes } from './pipeline/images.ts';
@@ -120,7 +120,7 @@ export class PostResources {
   }
 }
 
-/** How the runner opens what the ModelManager does not hold (the ControlNet and its residual-input UNet). */
+/** How the runner opens what the ModelManager does not hold (ONNX annotators; the post networks' graph cache). */
 export type RunLoadOptions = Pick<LoadOptions, 'session'> & { cacheDir?: string };
 
 export interface RunContext {
@@ -139,25 +139,16 @@ export async function runOnModels(
   onProgress: (p: RunProgress) => void,
   ctx: RunContext = {},
 ): Promise<RunResult> {
-  const lease = await models.acquire(req.spec, req.loras);
+  const { control } = req;
+  const controlled = control && (await models.acquireControlled(req.spec, req.loras, control.controlnetPath));
+  const lease = controlled || (await models.acquire(req.spec, req.loras));
   try {
     signal.throwIfAborted();
     const opts = { ...req.options, signal, onProgress };
-    let out: PipelineOutput;
-    if (req.control) {
-      // The residual-input UNet would need the LoRA merge the ModelManager does privately for the plain UNet.
-      if (req.loras.length)
-        throw new Error(
-          'controlnet with a LoRA is not supported yet (the control UNet would run without it)',
-        );
-      const cacheDir = ctx.load?.cacheDir ?? defaultCacheDir();
-      out = await generateWithControl(lease.model, req.spec.path, req.control, opts, {
-        cacheDir,
-        session: ctx.load?.session,
-      });
-    } else {
-      out = await runPipeline(lease.model, opts);
-    }
+    const out: PipelineOutput =
+      control && controlled
+        ? await generateWithControl(controlled.model, control, opts, { session: ctx.load?.session })
+        : await runPipeline(lease.model, opts);
     const { width: fullW, height: fullH } = req.options;
     const crop = req.crop ?? { width: fullW, height: fullH };
     let rgb = Array.from({ length: req.options.numImages }, (_, i) =>

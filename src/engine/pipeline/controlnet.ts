@@ -16,7 +16,7 @@ import type { LoadOptions } from '../load.ts';
 import { type LoraSetIdentity, mergedGraph } from '../lora-graphs.ts';
 import { type ControlNet, type ControlNetConfig, loadControlNet } from '../models/controlnet.ts';
 import { buildUnetGraph, type UnetConfig, unetSkipCount } from '../models/unet.ts';
-import { OrtSession } from '../ort.ts';
+import { OrtSession, type SessionSettings } from '../ort.ts';
 import { preprocessControlImage } from '../preprocess/index.ts';
 import { img2imgLatents, img2imgStart } from '../schedulers/index.ts';
 import { encodeConditioning } from './conditioning.ts';
@@ -67,7 +67,7 @@ export function assertControlNetFits(cn: ControlNetConfig, unet: UnetConfig): vo
     throw new Error(`the ControlNet does not fit this base model's UNet (${mismatch.join('; ')})`);
 }
 
-/** The UNet LoRAs of the generation, read as ModelManager reads them (model-manager.ts openLoraVariant). */
+/** The LoRAs of the generation as ModelManager.loraWeights reads them (layers to patch, scales, set identity). */
 export interface ControlLoras {
   weights: ScaledLora[];
   set: LoraSetIdentity[];
@@ -251,32 +251,25 @@ export interface ControlRequest {
 
 /**
  * The whole controlled generation for a generator or pipeline runner: preprocess the input image into the
- * control image, open the residual-input UNet (+ LoRAs) and the ControlNet beside `base`, run, close them.
+ * control image and run on a controlled model (ModelManager.acquireControlled keeps those between prompts).
  */
 export async function generateWithControl(
-  base: SdModel,
-  basePath: string,
+  model: ControlledSdModel,
   control: ControlRequest,
   opts: GenerateOptions,
-  load: LoadOptions & { cacheDir: string },
-  loras?: ControlLoras,
+  annotator: { session?: SessionSettings } = {},
 ): Promise<PipelineOutput> {
   if (!opts.initImage) throw new Error(`controlnet "${control.type}" needs an input image`);
   const controlImage = await preprocessControlImage(control.type, opts.initImage, {
     annotatorDir: control.annotatorDir,
-    session: load.session,
+    session: annotator.session,
   });
-  const controlled = await openControlledModel(base, basePath, control.controlnetPath, load, loras);
-  try {
-    return await controlnetPipeline(controlled.model, {
-      ...opts,
-      // txt2img with control: the input image is only the control image
-      initImage: control.txt2img ? undefined : opts.initImage,
-      controlImage,
-      conditioningScale: control.scale ?? DEFAULT_CONTROLNET_CONDITIONING_SCALE,
-      txt2img: control.txt2img,
-    });
-  } finally {
-    await controlled.dispose();
-  }
+  return controlnetPipeline(model, {
+    ...opts,
+    // txt2img with control: the input image is only the control image
+    initImage: control.txt2img ? undefined : opts.initImage,
+    controlImage,
+    conditioningScale: control.scale ?? DEFAULT_CONTROLNET_CONDITIONING_SCALE,
+    txt2img: control.txt2img,
+  });
 }

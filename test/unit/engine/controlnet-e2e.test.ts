@@ -2,7 +2,7 @@
 // ControlNet into a temporary models dir as that type (plus a tiny ONNX annotator written here for a network
 // type), ask the availability registry for it, preprocess an input image, open the controlled model and run
 // the pipeline both ways (controlnet_txt2img true and false) through generateWithControl, the entry point the
-// generator will call once wired (docs/conditioning.md "Wiring").
+// pipeline runner calls on ModelManager.acquireControlled's model (docs/conditioning.md "Wiring").
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,11 @@ import {
 } from '../../../src/engine/conditioning.ts';
 import { GraphBuilder } from '../../../src/engine/graph/builder.ts';
 import type { LoadedSdModel } from '../../../src/engine/model-manager.ts';
-import { assertControlNetFits, generateWithControl } from '../../../src/engine/pipeline/controlnet.ts';
+import {
+  assertControlNetFits,
+  generateWithControl,
+  openControlledModel,
+} from '../../../src/engine/pipeline/controlnet.ts';
 import { preprocessControlImage } from '../../../src/engine/preprocess/index.ts';
 import { fixturePath } from '../../helpers/fixtures.ts';
 import { MODEL_DIR } from './parity.ts';
@@ -71,7 +75,7 @@ after(async () => {
 
 describe('controlnet end to end on the tiny model', () => {
   for (const type of TYPES) {
-    it(`${type}: available, preprocessed, generated with txt2img and img2img control`, async () => {
+    it(`${type}: available, preprocessed, generated with txt2img and img2img control`, async (t) => {
       const status = conditioningAvailability(modelsDir).find((s) => s.type === type);
       assert.ok(status?.available, `${type} should be available: ${status?.reason}`);
       const input = picture();
@@ -101,8 +105,10 @@ describe('controlnet end to end on the tiny model', () => {
         annotatorDir: status.annotatorDir,
         scale: 0.8,
       };
+      const controlled = await openControlledModel(base, MODEL_DIR(), control.controlnetPath, load);
+      t.after(() => controlled.dispose());
       const run = (txt2img: boolean, scale = 0.8) =>
-        generateWithControl(base, MODEL_DIR(), { ...control, txt2img, scale }, req, load);
+        generateWithControl(controlled.model, { ...control, txt2img, scale }, req, load);
       const t2i = await run(true);
       const i2i = await run(false);
       assert.deepEqual(t2i.images.dims, [2, 128, 128, 3]);

@@ -1,0 +1,219 @@
+// ControlNet under the ModelManager (docs/conditioning.md "Wiring"): the ControlNet session and the
+// residual-input UNet are one cached entry per (base model, LoRA set, ControlNet), built once under concurrency,
+// reused by the next controlnet prompt, evicted before the plain model they lease; and ControlNet + LoRA end to
+// end through SdGenerator on the tiny fixtures (the LoRA reaches the residual-input UNet and changes the image).
+
+import assert from 'node:assert/strict';
+import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import sharp from 'sharp';
+import type { GenerationRequest } from '../../../src/domain/ports.ts';
+import { controlnetDir } from '../../../src/engine/conditioning.ts';
+import { type LoraRef, ModelManager, modelBytes } from '../../../src/engine/model-manager.ts';
+import { InProcessRunner } from '../../../src/engine/pipeline-runner.ts';
+import { SdGenerator } from '../../../src/engine/sd-generator.ts';
+import { fixturePath } from '../../helpers/fixtures.ts';
+import { GRAPH_CACHE, tempDir } from './pipeline/helpers.ts';
+
+const CONTROLNET = () => fixturePath('sd-reference', 'checkpoint', 'controlnet-tiny-public.safetensors');
+const LORA = () => fixturePath('sd-reference', 'lora', 'lora_kohya.safetensors');
+const spec = (key = 'tiny') => ({
+  key,
+  path: fixturePath('sd-reference', 'model'),
+  tokenizerDir: fixturePath('clip-tokenizer'),
+  defaultSteps: 2,
+});
+const session = { intraOpThreads: 1 };
+
+test('concurrent controlnet acquisitions open the ControlNet and the residual-input UNet once; the next prompt reuses them', async () => {
+  const mm = new ModelManager({ cacheDir: GRAPH_CACHE, session });
+  try {
+    const [a, b] = await Promise.all([
+      mm.acquireControlled(spec(), [], CONTROLNET()),
+      mm.acquireControlled(spec(), [], CONTROLNET()),
+    ]);
+    assert.equal(a.model, b.model);
+    assert.deepEqual(
+      [mm.stats().baseLoads, mm.stats().controlLoads],
+      [1, 1],
+      'one base model, one controlled model',
+    );
+    // the controlled model shares the plain model's sessions and adds its own two
+    const plain = await mm.acquire(spec());
+    assert.equal(plain.reused, true);
+    assert.equal(a.model.unet, plain.model.unet);
+    assert.equal(a.model.vae, plain.model.vae);
+    assert.notEqual(a.model.controlUnet, plain.model.unet);
+    plain.release();
+    a.release();
+    b.release();
+    const c = await mm.acquireControlled(spec(), [], CONTROLNET());
+    assert.equal(c.reused, true);
+    assert.equal(c.model, a.model);
+    c.release();
+    assert.deepEqual([mm.stats().baseLoads, mm.stats().controlLoads], [1, 1], 'nothing reopened');
+    assert.equal(mm.stats().loadedKeys.length, 2);
+  } finally {
+    await mm.close();
+  }
+});
+
+test('a LoRA set makes its own controlled entry; scale-0 LoRAs do not', async () => {
+  const mm = new ModelManager({ cacheDir: GRAPH_CACHE, session });
+  const lora: LoraRef = { id: 'kohya', path: LORA(), scale: 1 };
+  try {
+    const plain = await mm.acquireControlled(spec(), [], CONTROLNET());
+    const zero = await mm.acquireControlled(spec(), [{ ...lora, scale: 0 }], CONTROLNET());
+    assert.equal(zero.model, plain.model);
+    const withLora = await mm.acquireControlled(spec(), [lora], CONTROLNET());
+    assert.notEqual(withLora.model.controlUnet, plain.model.controlUnet);
+    assert.deepEqual([mm.stats().baseLoads, mm.stats().loraLoads, mm.stats().controlLoads], [1, 1, 2]);
+    for (const l of [plain, zero, withLora]) l.release();
+  } finally {
+    await mm.close();
+  }
+});
+
+test('under the memory budget the idle controlled entry is evicted (its sessions disposed) before the plain model it leases', async () => {
+  const one = modelBytes(fixturePath('sd-reference', 'model'));
+  const mm = new ModelManager({ cacheDir: GRAPH_CACHE, session, memoryBudgetBytes: Math.floor(one * 1.5) });
+  try {
+    const a = await mm.acquireControlled(spec('a'), [], CONTROLNET());
+    a.release();
+    assert.equal(mm.stats().loadedKeys.length, 2);
+    const b = await mm.acquire(spec('b'));
+    b.release();
+    assert.deepEqual(mm.stats().loadedKeys, ['b']);
+    assert.equal(mm.stats().evictions, 2, 'the controlled entry, then the plain model it no longer leases');
+    const zeros = (...dims: number[]) => ({ data: new Float32Array(dims.reduce((x, d) => x * d)), dims });
+    await assert.rejects(
+      () => a.model.controlnet.residuals(zeros(1, 4, 8, 8), 1, zeros(1, 77, 32), zeros(1, 3, 64, 64), 1),
+      /disposed/,
+    );
+    await assert.rejects(() => a.model.clip.encode(new Int32Array(77)), /disposed/);
+  } finally {
+    await mm.close();
+  }
+});
+
+test('a checkpoint that is not a ControlNet is refused before anything loads', async () => {
+  const mm = new ModelManager({ cacheDir: GRAPH_CACHE, session });
+  try {
+    await assert.rejects(
+      mm.acquireControlled(
+        spec(),
+        [],
+        fixturePath('sd-reference', 'checkpoint', 'tiny-sd15-public.safetensors'),
+      ),
+      /not a ControlNet/,
+    );
+    assert.deepEqual([mm.stats().baseLoads, mm.stats().controlLoads], [0, 0]);
+  } finally {
+    await mm.close();
+  }
+});
+
+describe_controlnet_lora();
+
+function describe_controlnet_lora() {
+  let modelsDir: string;
+  let mm: ModelManager;
+  let gen: SdGenerator;
+  before(() => {
+    modelsDir = tempDir('cnlora');
+    const d = controlnetDir(modelsDir, 'canny');
+    mkdirSync(d, { recursive: true });
+    symlinkSync(CONTROLNET(), join(d, 'canny.safetensors'));
+    mm = new ModelManager({ cacheDir: GRAPH_CACHE, session });
+    gen = new SdGenerator(
+      new InProcessRunner(mm, { cacheDir: GRAPH_CACHE, session }),
+      {
+        baseModel: async () => spec(),
+        loraFile: async (tuneId) => (tuneId === 7 ? { id: 'kohya', path: LORA() } : null),
+      },
+      { format: 'png', modelsDir },
+    );
+  });
+  after(async () => {
+    await gen.close();
+    rmSync(modelsDir, { recursive: true, force: true });
+  });
+
+  const request = (input: Buffer, over: Partial<GenerationRequest> = {}): GenerationRequest => ({
+    tune: { id: 1, branch: 'sd15', modelType: null, token: '', name: 'base', weightsKey: null },
+    loras: [],
+    text: 'a cat',
+    negativePrompt: '',
+    numImages: 1,
+    width: 64,
+    height: 64,
+    seed: 3,
+    steps: 2,
+    cfgScale: 7.5,
+    scheduler: 'euler',
+    useLpw: false,
+    style: null,
+    superResolution: false,
+    inpaintFaces: false,
+    hiresFix: false,
+    faceCorrect: false,
+    faceSwap: false,
+    colorGrading: null,
+    filmGrain: false,
+    controlnet: 'canny',
+    controlnetConditioningScale: null,
+    controlnetTxt2img: true,
+    denoisingStrength: 0.8,
+    loraScale: null,
+    inputImage: input,
+    maskImage: null,
+    ...over,
+  });
+  const loraTune = { id: 7, branch: 'sd15', modelType: 'lora', token: 'ohwx', name: 'cat', weightsKey: 'w' };
+  const run = async (req: GenerationRequest) => {
+    const r = await gen.generate(req, { signal: new AbortController().signal });
+    return new Uint8Array(await sharp(r.images[0].data).removeAlpha().raw().toBuffer());
+  };
+  const meanAbsDiff = (x: Uint8Array, y: Uint8Array) => {
+    let s = 0;
+    for (let i = 0; i < x.length; i++) s += Math.abs(x[i] - y[i]);
+    return s / x.length;
+  };
+
+  test('ControlNet + LoRA: a LoRA tune with canny generates, the LoRA changes the image, the next prompt reuses everything', async () => {
+    const n = 64;
+    const px = Buffer.alloc(n * n * 3);
+    for (let y = 0; y < n; y++)
+      for (let x = 0; x < n; x++) {
+        const o = (y * n + x) * 3;
+        const inDisc = (x - 32) ** 2 + (y - 32) ** 2 < 16 ** 2;
+        px[o] = inDisc ? 240 : x * 4;
+        px[o + 1] = inDisc ? 230 : 80;
+        px[o + 2] = inDisc ? 50 : y * 4;
+      }
+    const input = await sharp(px, { raw: { width: n, height: n, channels: 3 } })
+      .png()
+      .toBuffer();
+    const base = await run(request(input));
+    const lora = await run(request(input, { tune: loraTune }));
+    assert.equal(lora.length, 64 * 64 * 3);
+    assert.ok(
+      meanAbsDiff(base, lora) > 0.5,
+      `the LoRA changes the controlled image (${meanAbsDiff(base, lora)})`,
+    );
+    // lora_scale 0 switches the LoRA off: the same image as without it
+    const off = await run(request(input, { tune: loraTune, loraScale: 0 }));
+    assert.deepEqual(off, base);
+    const before = mm.stats();
+    const again = await run(request(input, { tune: loraTune }));
+    assert.deepEqual(again, lora, 'same seed, same bytes');
+    const now = mm.stats();
+    assert.deepEqual(
+      [now.baseLoads, now.loraLoads, now.controlLoads],
+      [before.baseLoads, before.loraLoads, before.controlLoads],
+      'a second controlnet prompt opens nothing',
+    );
+    assert.deepEqual([now.baseLoads, now.loraLoads, now.controlLoads], [1, 1, 2]);
+  });
+}
