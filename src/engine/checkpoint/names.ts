@@ -150,7 +150,7 @@ export function convertTensorName(
 ): string | null {
   if (family === 'text_encoder' && key.startsWith('cond_stage_model.model.')) {
     throw new UnsupportedCheckpointError(
-      'this checkpoint has an OpenCLIP text encoder (cond_stage_model.model.*, Stable Diffusion 2.x); only the CLIP ViT-L text encoder of SD 1.x is supported',
+      'this checkpoint has an OpenCLIP text encoder (cond_stage_model.model.*, Stable Diffusion 2.x) in a single file; SD 2.x is served from a diffusers folder only (model_index.json, text_encoder/, tokenizer/, unet/, vae/, scheduler/; e.g. `atelier models pull sd-turbo`)',
     );
   }
   const prefix = ORIGINAL_PREFIX[family];

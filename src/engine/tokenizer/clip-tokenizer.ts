@@ -4,7 +4,7 @@
 // literal special tokens kept whole, CLIP's regex split, UTF-8 bytes -> byte-level characters, BPE with
 // merges.txt, vocab.json lookup; then [BOS] + ids + [EOS], truncated / padded to 77.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bertBasicTokenize } from './bert-basic.ts';
 import { BytePairEncoder } from './bpe.ts';
@@ -31,6 +31,27 @@ export interface ClipEncoding {
   untruncatedIds: number[];
   /** Token strings of untruncatedIds (byte-level characters, "</w>" marks a word end). */
   tokens: string[];
+}
+
+/** A JSON object from an optional file ({} when the file is absent); a malformed file is an error naming it. */
+function readJsonObject(file: string): Record<string, unknown> {
+  if (!existsSync(file)) return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error(`${file}: not a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+/** A special token as transformers writes it: a string, or an AddedToken object with `content`. */
+function tokenContent(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string')
+    return (v as { content: string }).content;
+  return undefined;
 }
 
 // CLIP's pre-tokenizer pattern; Python's `regex` module with IGNORECASE, \p{L} letters, \p{N} numbers.
@@ -63,22 +84,25 @@ export class ClipTokenizer {
     this.specialTokens = [BOS_TOKEN, EOS_TOKEN];
   }
 
-  /** Loads `vocab.json` + `merges.txt` from a folder (diffusers `tokenizer/` layout). */
+  /**
+   * Loads `vocab.json` + `merges.txt` from a folder (diffusers `tokenizer/` layout), with `model_max_length`
+   * from `tokenizer_config.json` and the pad token from `special_tokens_map.json`, else `tokenizer_config.json`,
+   * else EOS. transformers applies special_tokens_map.json after the config, so it wins; that is how SD 2.x
+   * pads with "!" (id 0) although its tokenizer_config.json says <|endoftext|>.
+   */
   static fromFolder(dir: string): ClipTokenizer {
     const vocab = JSON.parse(readFileSync(join(dir, 'vocab.json'), 'utf8')) as Record<string, number>;
     const lines = readFileSync(join(dir, 'merges.txt'), 'utf8').split('\n');
     const merges = lines.filter((l, i) => l.length > 0 && !(i === 0 && l.startsWith('#version')));
-    let maxLength: number | undefined;
-    try {
-      const cfg = JSON.parse(readFileSync(join(dir, 'tokenizer_config.json'), 'utf8')) as {
-        model_max_length?: number;
-      };
-      if (typeof cfg.model_max_length === 'number' && cfg.model_max_length < 1e6)
-        maxLength = cfg.model_max_length;
-    } catch {
-      // tokenizer_config.json is optional; CLIP's 77 applies.
-    }
-    return new ClipTokenizer({ vocab, merges }, { maxLength });
+    const cfg = readJsonObject(join(dir, 'tokenizer_config.json'));
+    const maxLength =
+      typeof cfg.model_max_length === 'number' && cfg.model_max_length < 1e6
+        ? cfg.model_max_length
+        : undefined;
+    const padToken =
+      tokenContent(readJsonObject(join(dir, 'special_tokens_map.json')).pad_token) ??
+      tokenContent(cfg.pad_token);
+    return new ClipTokenizer({ vocab, merges }, { maxLength, padToken });
   }
 
   private requireId(token: string): number {

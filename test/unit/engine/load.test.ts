@@ -54,7 +54,7 @@ describe('loadModel', () => {
     ]);
     await assert.rejects(
       loadModel(sd2, { cacheDir: join(root, 'c3') }),
-      /OpenCLIP text encoder.*Stable Diffusion 2\.x/,
+      /OpenCLIP text encoder.*Stable Diffusion 2\.x.*single file; SD 2\.x is served from a diffusers folder only/,
     );
     const xl = join(root, 'xl.safetensors');
     writeSafetensors(xl, [
