@@ -18,6 +18,7 @@ import { SafetensorsFile } from '../checkpoint/safetensors.ts';
 import { sourceFromFile, type TensorSource, UnionTensorSource } from '../checkpoint/tensor-source.ts';
 import { type Tensor, Unet } from '../components.ts';
 import { compileCached } from '../graph/cache.ts';
+import { defaultCacheDir } from '../load.ts';
 import { mergedGraph } from '../lora-graphs.ts';
 import {
   buildClipVisionGraph,
@@ -56,7 +57,7 @@ export interface AdapterRequest {
 }
 
 interface Load {
-  cacheDir: string;
+  cacheDir?: string;
   session?: SessionSettings;
 }
 
@@ -167,7 +168,7 @@ async function encodeImage(dir: string, image: Tensor, load: Load) {
     const src = sourceFromFile(file);
     const cfg = files.config ?? detectClipVisionConfig(src);
     const compiled = compileCached({
-      cacheDir: load.cacheDir,
+      cacheDir: load.cacheDir ?? defaultCacheDir(),
       component: 'clip-vision',
       identity: src.identity(),
       options: { cfg },
@@ -234,7 +235,7 @@ export async function adapterTokens(
       );
   }
   const compiled = compileCached({
-    cacheDir: load.cacheDir,
+    cacheDir: load.cacheDir ?? defaultCacheDir(),
     component: 'ip-projection',
     identity: adapter.source.identity(),
     options: { cfg },
@@ -262,7 +263,7 @@ export function adapterUnetGraph(
     const src = new UnionTensorSource([un.source, adapter.source]);
     const build = { ipAdapter: true };
     const compiled = compileCached({
-      cacheDir: load.cacheDir,
+      cacheDir: load.cacheDir ?? defaultCacheDir(),
       component: 'unet-ip',
       identity: src.identity(),
       options: { cfg, build },
@@ -275,7 +276,7 @@ export function adapterUnetGraph(
       'unet',
       [{ weights, scale: 1 }],
       [{ id: adapter.source.identity(), scale: 1 }],
-      load.cacheDir,
+      load.cacheDir ?? defaultCacheDir(),
     ).modelPath;
   } finally {
     ck.close();
