@@ -23,11 +23,9 @@ import type { Tensor } from '../components.ts';
 import { assertDims } from '../components.ts';
 import { GraphBuilder } from '../graph/builder.ts';
 import { compileCached } from '../graph/cache.ts';
-import { Layers } from '../graph/nn.ts';
 import { OrtSession, type SessionSettings } from '../ort.ts';
 import type { TensorIndex } from './clip.ts';
-import type { DownBlockType } from './unet.ts';
-import { timestepFrequencies } from './unet.ts';
+import { type DownBlockType, UnetBlocks } from './unet.ts';
 
 export interface ControlNetConfig {
   /** latent channels (4) */
@@ -270,85 +268,22 @@ function diffusersSingleFile(file: SafetensorsFile): MappedTensorSource {
 
 // ---- graph ---------------------------------------------------------------------------------------------
 
-// The encoder blocks compute exactly what models/unet.ts's UnetGraph computes for the same diffusers
-// modules (ResnetBlock2D, Transformer2DModel, time embedding); that class is private to unet.ts, so they
-// are written again here against the same Layers primitives.
+// The encoder is the UNet's own (models/unet.ts UnetBlocks: time embedding, down blocks, mid block); only the
+// control-image embedding and the zero convs are the ControlNet's.
 class ControlNetGraph {
   readonly g = new GraphBuilder('controlnet');
-  readonly nn: Layers;
+  readonly blocks: UnetBlocks;
   constructor(
     src: TensorSource,
     readonly cfg: ControlNetConfig,
     readonly opts: ControlNetBuildOptions,
   ) {
-    this.nn = new Layers(this.g, src, { fusedAttention: opts.fusedAttention ?? true });
-  }
-
-  resnet(x: string, p: string, tembAct: string): string {
-    const { g, nn, cfg } = this;
-    let h = nn.conv2d(nn.silu(nn.groupNorm(x, `${p}.norm1`, cfg.normNumGroups, cfg.normEps)), `${p}.conv1`);
-    const t = nn.linear(tembAct, `${p}.time_emb_proj`);
-    h = g.op('Add', [h, g.op('Reshape', [t, g.constInt64([0, 0, 1, 1])])]);
-    h = nn.conv2d(nn.silu(nn.groupNorm(h, `${p}.norm2`, cfg.normNumGroups, cfg.normEps)), `${p}.conv2`);
-    const skip = nn.src.has(`${p}.conv_shortcut.weight`) ? nn.conv2d(x, `${p}.conv_shortcut`, { pad: 0 }) : x;
-    return g.op('Add', [skip, h]);
-  }
-
-  transformer2d(x: string, p: string, heads: number, context: string): string {
-    const { g, nn, cfg } = this;
-    const inner = nn.shape(`${p}.proj_in.weight`)[0];
-    const channels = nn.shape(`${p}.norm.weight`)[0];
-    const normed = nn.groupNorm(x, `${p}.norm`, cfg.normNumGroups, 1e-6); // Transformer2DModel: eps 1e-6
-    let h = cfg.useLinearProjection
-      ? nn.linear(nn.toTokens(normed, channels), `${p}.proj_in`)
-      : nn.toTokens(nn.conv2d(normed, `${p}.proj_in`, { pad: 0 }), inner);
-    for (let b = 0; b < cfg.transformerLayersPerBlock; b++) {
-      const t = `${p}.transformer_blocks.${b}`;
-      const attn = (y: string, ctx: string, a: string) =>
-        nn.linear(
-          nn.attention(
-            nn.linear(y, `${a}.to_q`),
-            nn.linear(ctx, `${a}.to_k`),
-            nn.linear(ctx, `${a}.to_v`),
-            heads,
-            inner / heads,
-          ),
-          `${a}.to_out.0`,
-        );
-      let n = nn.layerNorm(h, `${t}.norm1`, 1e-5);
-      h = g.op('Add', [attn(n, n, `${t}.attn1`), h]);
-      n = nn.layerNorm(h, `${t}.norm2`, 1e-5);
-      h = g.op('Add', [attn(n, context, `${t}.attn2`), h]);
-      n = nn.layerNorm(h, `${t}.norm3`, 1e-5);
-      const proj = nn.linear(n, `${t}.ff.net.0.proj`); // GEGLU
-      const half = nn.shape(`${t}.ff.net.0.proj.weight`)[0] / 2;
-      const [value, gate] = g.opMulti('Split', [proj, g.constInt64([half, half])], 2, { axis: -1 });
-      h = g.op('Add', [nn.linear(g.op('Mul', [value, nn.gelu(gate)]), `${t}.ff.net.2`), h]);
-    }
-    const out = cfg.useLinearProjection
-      ? nn.fromTokens(nn.linear(h, `${p}.proj_out`), x)
-      : nn.conv2d(nn.fromTokens(h, x), `${p}.proj_out`, { pad: 0 });
-    return g.op('Add', [out, x]);
-  }
-
-  timeEmbedding(t: string): string {
-    const { g, nn, cfg } = this;
-    const dim = nn.shape('time_embedding.linear_1.weight')[1];
-    const freqs = timestepFrequencies(dim, cfg.freqShift);
-    const args = g.op('Mul', [g.op('Unsqueeze', [t, g.constInt64([1])]), g.constFloat(freqs, [1, dim / 2])]);
-    const emb = g.op(
-      'Concat',
-      cfg.flipSinToCos
-        ? [g.op('Cos', [args]), g.op('Sin', [args])]
-        : [g.op('Sin', [args]), g.op('Cos', [args])],
-      { axis: 1 },
-    );
-    return nn.linear(nn.silu(nn.linear(emb, 'time_embedding.linear_1')), 'time_embedding.linear_2');
+    this.blocks = new UnetBlocks(this.g, src, cfg, opts);
   }
 
   /** ControlNetConditioningEmbedding: conv_in, SiLU, (conv, SiLU, strided conv, SiLU) per level, conv_out. */
   condEmbedding(image: string): string {
-    const { nn } = this;
+    const { nn } = this.blocks;
     const p = 'controlnet_cond_embedding';
     let h = nn.silu(nn.conv2d(image, `${p}.conv_in`));
     const levels = this.cfg.conditioningEmbeddingOutChannels.length - 1;
@@ -360,7 +295,8 @@ class ControlNetGraph {
   }
 
   build(): GraphBuilder {
-    const { g, nn, cfg } = this;
+    const { g, cfg, blocks } = this;
+    const { nn } = blocks;
     const sample = g.input('sample', ['batch', cfg.inChannels, 'height', 'width']);
     const timestep = g.input('timestep', ['batch']);
     const context = g.input('encoder_hidden_states', ['batch', 'tokens', cfg.crossAttentionDim]);
@@ -371,7 +307,7 @@ class ControlNetGraph {
       'image_width',
     ]);
     const scale = g.input('conditioning_scale', [1]);
-    const tembAct = nn.silu(this.timeEmbedding(timestep));
+    const tembAct = nn.silu(blocks.timeEmbedding(timestep));
 
     let image = cond;
     if (cfg.channelOrder === 'bgr')
@@ -385,24 +321,8 @@ class ControlNetGraph {
     const embedded = this.condEmbedding(image);
     if (this.opts.exposeCondEmbedding)
       g.output('cond_embedding', embedded, ['batch', cfg.blockOutChannels[0], 'height', 'width']);
-    let h = g.op('Add', [nn.conv2d(sample, 'conv_in'), embedded]);
-    const res: string[] = [h];
-    cfg.downBlockTypes.forEach((type, i) => {
-      for (let j = 0; j < cfg.layersPerBlock; j++) {
-        h = this.resnet(h, `down_blocks.${i}.resnets.${j}`, tembAct);
-        if (type === 'CrossAttnDownBlock2D')
-          h = this.transformer2d(h, `down_blocks.${i}.attentions.${j}`, cfg.headCounts[i], context);
-        res.push(h);
-      }
-      if (nn.src.has(`down_blocks.${i}.downsamplers.0.conv.weight`)) {
-        h = nn.conv2d(h, `down_blocks.${i}.downsamplers.0.conv`, { stride: 2, pad: 1 });
-        res.push(h);
-      }
-    });
-    const last = cfg.headCounts[cfg.headCounts.length - 1];
-    h = this.resnet(h, 'mid_block.resnets.0', tembAct);
-    h = this.transformer2d(h, 'mid_block.attentions.0', last, context);
-    h = this.resnet(h, 'mid_block.resnets.1', tembAct);
+    const res = blocks.downBlocks(g.op('Add', [nn.conv2d(sample, 'conv_in'), embedded]), tembAct, context);
+    const mid = blocks.midBlock(res[res.length - 1], tembAct, context);
 
     // zero convs, then the conditioning scale as the last operation (diffusers' order)
     const finish = (x: string, conv: string) => {
@@ -419,7 +339,7 @@ class ControlNetGraph {
         `w${k}`,
       ]);
     });
-    g.output('mid_res', finish(h, 'controlnet_mid_block'), ['batch', 'cm', 'hm', 'wm']);
+    g.output('mid_res', finish(mid, 'controlnet_mid_block'), ['batch', 'cm', 'hm', 'wm']);
     return g;
   }
 }
@@ -649,7 +569,7 @@ export class ControlNet {
  * Part of the cache key beside graph/cache.ts's BUILDER_VERSION: bump when buildControlNetGraph changes what it
  * emits, so compiled ControlNets are rebuilt without invalidating every other cached graph.
  */
-export const CONTROLNET_GRAPH_VERSION = 1;
+export const CONTROLNET_GRAPH_VERSION = 2; // 2: built from unet.ts UnetBlocks (node order only)
 
 export interface LoadControlNetOptions {
   cacheDir: string;

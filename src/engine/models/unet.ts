@@ -181,17 +181,37 @@ export function timestepFrequencies(dim: number, freqShift: number): Float32Arra
   return out;
 }
 
-class UnetGraph {
-  readonly g = new GraphBuilder('unet');
+/** The config fields the shared blocks read (a ControlNetConfig has them too). */
+export type UnetBlockConfig = Pick<
+  UnetConfig,
+  | 'downBlockTypes'
+  | 'layersPerBlock'
+  | 'headCounts'
+  | 'transformerLayersPerBlock'
+  | 'useLinearProjection'
+  | 'normNumGroups'
+  | 'normEps'
+  | 'flipSinToCos'
+  | 'freqShift'
+>;
+
+/**
+ * The UNet's modules as builders on one graph: ResnetBlock2D, Transformer2DModel (BasicTransformerBlocks:
+ * self-attention, cross-attention, GEGLU), the sinusoidal time embedding, and the encoder half (down blocks,
+ * mid block). The UNet graph and the ControlNet graph (controlnet.ts: a trainable copy of this encoder) are both
+ * built from them, so the two cannot drift apart.
+ */
+export class UnetBlocks {
   readonly nn: Layers;
-  /** IP-Adapter: attn2 path -> `ip_adapter.<n>`, and the graph inputs (set by build) */
+  /** IP-Adapter: attn2 path -> `ip_adapter.<n>`, and the graph inputs (set by the UNet build) */
   ip?: { prefixes: Map<string, string>; tokens: string; scale: string };
   constructor(
+    readonly g: GraphBuilder,
     src: TensorSource,
-    readonly cfg: UnetConfig,
-    opts: UnetBuildOptions,
+    readonly cfg: UnetBlockConfig,
+    opts: { fusedAttention?: boolean } = {},
   ) {
-    this.nn = new Layers(this.g, src, { fusedAttention: opts.fusedAttention ?? true });
+    this.nn = new Layers(g, src, { fusedAttention: opts.fusedAttention ?? true });
   }
 
   resnet(x: string, p: string, tembAct: string): string {
@@ -268,19 +288,13 @@ class UnetGraph {
     return nn.linear(nn.silu(nn.linear(emb, 'time_embedding.linear_1')), 'time_embedding.linear_2');
   }
 
-  build(opts: UnetBuildOptions): GraphBuilder {
-    const { g, nn, cfg } = this;
-    const sample = g.input('sample', ['batch', cfg.inChannels, 'height', 'width']);
-    const timestep = g.input('timestep', ['batch']);
-    const context = g.input('encoder_hidden_states', ['batch', 'tokens', cfg.crossAttentionDim]);
-    if (opts.ipAdapter) {
-      const prefixes = attn2IpPrefixes(cfg);
-      const tokens = g.input('ip_tokens', ['batch', 'ip_tokens', cfg.crossAttentionDim]);
-      this.ip = { prefixes, tokens, scale: g.input('ip_scale', [1]) };
-    }
-    const tembAct = nn.silu(this.timeEmbedding(timestep));
-
-    let h = nn.conv2d(sample, 'conv_in');
+  /**
+   * The down blocks from `h` (conv_in's output): every skip connection, `h` first and the deepest last (the
+   * deepest is also the mid block's input).
+   */
+  downBlocks(input: string, tembAct: string, context: string): string[] {
+    const { nn, cfg } = this;
+    let h = input;
     const skips: string[] = [h];
     cfg.downBlockTypes.forEach((type, i) => {
       for (let j = 0; j < cfg.layersPerBlock; j++) {
@@ -294,35 +308,18 @@ class UnetGraph {
         skips.push(h);
       }
     });
-    if (opts.controlResiduals) {
-      for (let k = 0; k < skips.length; k++) {
-        const dims = ['batch', `c${k}`, `h${k}`, `w${k}`];
-        skips[k] = g.op('Add', [skips[k], g.input(`down_residual_${k}`, dims)]);
-      }
-    }
+    return skips;
+  }
 
-    const last = cfg.headCounts[cfg.headCounts.length - 1];
-    h = this.resnet(h, 'mid_block.resnets.0', tembAct);
-    h = this.transformer2d(h, 'mid_block.attentions.0', last, context);
-    h = this.resnet(h, 'mid_block.resnets.1', tembAct);
-    if (opts.controlResiduals) h = g.op('Add', [h, g.input('mid_residual', ['batch', 'cm', 'hm', 'wm'])]);
-
-    const upHeads = [...cfg.headCounts].reverse();
-    cfg.upBlockTypes.forEach((type, i) => {
-      for (let j = 0; j <= cfg.layersPerBlock; j++) {
-        const skip = skips.pop();
-        if (!skip) throw new Error('UNet skip connections exhausted: inconsistent block structure');
-        h = this.resnet(g.op('Concat', [h, skip], { axis: 1 }), `up_blocks.${i}.resnets.${j}`, tembAct);
-        if (type === 'CrossAttnUpBlock2D')
-          h = this.transformer2d(h, `up_blocks.${i}.attentions.${j}`, upHeads[i], context);
-      }
-      if (nn.src.has(`up_blocks.${i}.upsamplers.0.conv.weight`)) {
-        h = nn.conv2d(nn.upsample2x(h), `up_blocks.${i}.upsamplers.0.conv`);
-      }
-    });
-    h = nn.silu(nn.groupNorm(h, 'conv_norm_out', cfg.normNumGroups, cfg.normEps));
-    g.output('out_sample', nn.conv2d(h, 'conv_out'), ['batch', cfg.outChannels, 'height', 'width']);
-    return g;
+  /** UNetMidBlock2DCrossAttn: resnet, transformer, resnet (the deepest level's head count). */
+  midBlock(input: string, tembAct: string, context: string): string {
+    const last = this.cfg.headCounts[this.cfg.headCounts.length - 1];
+    const h = this.resnet(input, 'mid_block.resnets.0', tembAct);
+    return this.resnet(
+      this.transformer2d(h, 'mid_block.attentions.0', last, context),
+      'mid_block.resnets.1',
+      tembAct,
+    );
   }
 }
 
@@ -336,7 +333,47 @@ export function buildUnetGraph(
   cfg: UnetConfig,
   opts: UnetBuildOptions = {},
 ): GraphBuilder {
-  return new UnetGraph(src, cfg, opts).build(opts);
+  const g = new GraphBuilder('unet');
+  const u = new UnetBlocks(g, src, cfg, opts);
+  const { nn } = u;
+  const sample = g.input('sample', ['batch', cfg.inChannels, 'height', 'width']);
+  const timestep = g.input('timestep', ['batch']);
+  const context = g.input('encoder_hidden_states', ['batch', 'tokens', cfg.crossAttentionDim]);
+  if (opts.ipAdapter) {
+    const prefixes = attn2IpPrefixes(cfg);
+    const tokens = g.input('ip_tokens', ['batch', 'ip_tokens', cfg.crossAttentionDim]);
+    u.ip = { prefixes, tokens, scale: g.input('ip_scale', [1]) };
+  }
+  const tembAct = nn.silu(u.timeEmbedding(timestep));
+
+  const skips = u.downBlocks(nn.conv2d(sample, 'conv_in'), tembAct, context);
+  let h = skips[skips.length - 1];
+  if (opts.controlResiduals) {
+    for (let k = 0; k < skips.length; k++) {
+      const dims = ['batch', `c${k}`, `h${k}`, `w${k}`];
+      skips[k] = g.op('Add', [skips[k], g.input(`down_residual_${k}`, dims)]);
+    }
+  }
+
+  h = u.midBlock(h, tembAct, context);
+  if (opts.controlResiduals) h = g.op('Add', [h, g.input('mid_residual', ['batch', 'cm', 'hm', 'wm'])]);
+
+  const upHeads = [...cfg.headCounts].reverse();
+  cfg.upBlockTypes.forEach((type, i) => {
+    for (let j = 0; j <= cfg.layersPerBlock; j++) {
+      const skip = skips.pop();
+      if (!skip) throw new Error('UNet skip connections exhausted: inconsistent block structure');
+      h = u.resnet(g.op('Concat', [h, skip], { axis: 1 }), `up_blocks.${i}.resnets.${j}`, tembAct);
+      if (type === 'CrossAttnUpBlock2D')
+        h = u.transformer2d(h, `up_blocks.${i}.attentions.${j}`, upHeads[i], context);
+    }
+    if (nn.src.has(`up_blocks.${i}.upsamplers.0.conv.weight`)) {
+      h = nn.conv2d(nn.upsample2x(h), `up_blocks.${i}.upsamplers.0.conv`);
+    }
+  });
+  h = nn.silu(nn.groupNorm(h, 'conv_norm_out', cfg.normNumGroups, cfg.normEps));
+  g.output('out_sample', nn.conv2d(h, 'conv_out'), ['batch', cfg.outChannels, 'height', 'width']);
+  return g;
 }
 
 /**
@@ -352,7 +389,7 @@ export function buildTransformer2dGraph(
   heads: number,
   opts: UnetBuildOptions = {},
 ): GraphBuilder {
-  const u = new UnetGraph(src, cfg, opts);
+  const u = new UnetBlocks(new GraphBuilder('unet'), src, cfg, opts);
   const channels = src.shape(`${prefix}.norm.weight`)[0];
   const x = u.g.input('hidden', ['batch', channels, 'height', 'width']);
   const ctx = u.g.input('encoder_hidden_states', ['batch', 'tokens', cfg.crossAttentionDim]);
