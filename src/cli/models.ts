@@ -25,12 +25,15 @@ import {
 } from '../engine/model-manager.ts';
 import {
   findByTune,
+  isSdBranch,
   listManifests,
   type ModelFileRecord,
   type ModelManifest,
   modelDir,
   modelsRoot,
   readManifest,
+  SD_BRANCHES,
+  type SdBranch,
   specOf,
   writeManifest,
 } from '../engine/models-dir.ts';
@@ -40,7 +43,7 @@ import { type ModelResolver, SdGenerator, type SdGeneratorOptions } from '../eng
 import { ThreadRunner } from '../engine/thread-runner.ts';
 import { baseModelNameOf, findBaseModelTune, insertBaseModelTune } from '../store/base-models.ts';
 import { type Db, openDatabase } from '../store/db.ts';
-import { getTune, updateTune } from '../store/tunes.ts';
+import { getTune, listTuneImages, updateTune } from '../store/tunes.ts';
 import { conditioningTable } from './conditioning-table.ts';
 import { type CatalogFile, type DownloadDeps, downloadFile, hashFile } from './model-download.ts';
 
@@ -98,7 +101,7 @@ export const CATALOG: CatalogModel[] = [
     branch: 'sd21',
     defaultSampler: 'euler_a',
     defaultSteps: 1,
-    note: 'SD 2.1 architecture (OpenCLIP text encoder): installs, but the sd15 engine does not serve it yet',
+    note: 'SD 2.1 architecture; trained for guidance off: send cfg_scale 1 (or less) with its prompts',
     files: HF('stabilityai/sd-turbo', SD_LAYOUT_FP16),
   },
 ];
@@ -159,16 +162,37 @@ function listCommand(config: Config, out: (l: string) => void): number {
   return 0;
 }
 
-/** The checkpoint has all three networks and a tokenizer: what a prompt needs. */
-function checkInstallable(spec: ModelSpec): void {
+/**
+ * The checkpoint has all three networks and a tokenizer (what a prompt needs); returns the branch its text encoder
+ * says it belongs to: sd21 for OpenCLIP (gelu, as SD 2.x's config writes it, or 1024 wide), else sd15 (CLIP ViT-L,
+ * quick_gelu).
+ */
+function checkInstallable(spec: ModelSpec): SdBranch {
   const ck = openCheckpoint(spec.path);
+  let branch: SdBranch;
   try {
     const missing = (['unet', 'vae', 'text_encoder'] as const).filter((c) => !ck[c]);
     if (missing.length) throw new Error(`${spec.path} lacks ${missing.join(', ')}`);
+    const te = ck.text_encoder!;
+    const width = te.source.shape('text_model.embeddings.token_embedding.weight')[1];
+    branch = te.configJson?.hidden_act === 'gelu' || width === 1024 ? 'sd21' : 'sd15';
   } finally {
     ck.close();
   }
   readTokenizer(spec);
+  return branch;
+}
+
+/** The branch a model is registered under: the one asked for, which must be served and fit the checkpoint. */
+function branchFor(asked: string | undefined, detected: SdBranch, what: string): SdBranch {
+  if (asked === undefined) return detected;
+  if (!isSdBranch(asked))
+    throw new Error(`--branch ${asked}: the engine serves ${SD_BRANCHES.join(' and ')} models only`);
+  if (asked !== detected)
+    throw new Error(
+      `${what} is an ${detected === 'sd21' ? 'SD 2.x (OpenCLIP text encoder)' : 'SD 1.x (CLIP ViT-L text encoder)'} model, not ${asked}; register it as --branch ${detected}`,
+    );
+  return asked;
 }
 
 async function registerTune(
@@ -223,7 +247,7 @@ async function addCommand(config: Config, db: Db, argv: string[], out: (l: strin
     (abs.split('/').pop() ?? 'model').replace(/\.safetensors$/, '').replace(/[^A-Za-z0-9_.-]/g, '-');
   const manifest: ModelManifest = {
     name,
-    branch: values.branch ?? 'sd15',
+    branch: 'sd15', // set from the checkpoint below
     source: { kind: 'add', from: abs },
     checkpoint: abs,
     tokenizer: values.tokenizer ? resolve(values.tokenizer) : undefined,
@@ -234,7 +258,7 @@ async function addCommand(config: Config, db: Db, argv: string[], out: (l: strin
     files: [],
     installedAt: new Date().toISOString(),
   };
-  checkInstallable(specOf(config.dataDir, manifest));
+  manifest.branch = branchFor(values.branch, checkInstallable(specOf(config.dataDir, manifest)), abs);
   manifest.tuneId = await registerTune(
     db,
     manifest,
@@ -297,7 +321,7 @@ async function pullCommand(
     files,
     installedAt: new Date().toISOString(),
   };
-  checkInstallable(specOf(config.dataDir, manifest));
+  branchFor(entry.branch, checkInstallable(specOf(config.dataDir, manifest)), `catalog model ${entry.name}`);
   manifest.tuneId = await registerTune(
     db,
     manifest,
@@ -380,6 +404,16 @@ export function storeModelResolver(deps: {
       }
       return { id: sha, path };
     },
+    async trainingImages(tuneId) {
+      const out: Buffer[] = [];
+      for (const img of await listTuneImages(deps.db, tuneId)) {
+        const data = await deps.blobs.get(img.blob_key);
+        if (data) out.push(data);
+      }
+      return out;
+    },
+    readTuneFile: (tuneId, name) => deps.blobs.get(`tunes/${tuneId}/${name}`),
+    writeTuneFile: (tuneId, name, data) => deps.blobs.put(`tunes/${tuneId}/${name}`, data),
   };
 }
 

@@ -79,10 +79,10 @@ export function sd15BaseModelResolver(
 }
 
 /**
- * The engines this installation can run: the real SD 1.5 generator and LoRA trainer when an sd15 base model is
- * installed under <dataDir>/models (docs/models.md), then the fast mock. Real ones come first, so a tune that names
- * no branch gets sd15 once a model is installed, and `fast` until then. The engine modules (onnxruntime) are
- * imported only when a model is there.
+ * The engines this installation can run: the real SD generator when an sd15 or sd21 base model is installed under
+ * <dataDir>/models (docs/models.md) and the LoRA trainer when an sd15 one is, then the fast mock. Real ones come
+ * first, so a tune that names no branch gets sd15 once a model is installed, and `fast` until then. The engine
+ * modules (onnxruntime) are imported only when a model is there.
  */
 export async function installedEngines(
   config: Config,
@@ -101,15 +101,22 @@ export async function installedEngines(
     },
   };
   try {
-    const { findByTune, listManifests, modelsRoot, specOf } = await import('../engine/models-dir.ts');
-    const sd15 = listManifests(config.dataDir).filter((m) => m.branch === 'sd15');
-    if (sd15.length) {
+    const { findByTune, isSdBranch, listManifests, modelsRoot, specOf } = await import(
+      '../engine/models-dir.ts'
+    );
+    const installed = listManifests(config.dataDir);
+    const served = installed.filter((m) => isSdBranch(m.branch));
+    if (served.length) {
       const { createSdGenerator } = await import('./models.ts');
-      const { LoraTrainer } = await import('../train/lora-trainer.ts');
       // the models dir: installed ControlNets (<dataDir>/models/controlnet/<type>) become available types
       engines.generators.push(
         createSdGenerator(config, deps, { generator: { modelsDir: modelsRoot(config.dataDir) } }),
       );
+      log.info({ models: served.map((m) => `${m.name} (${m.branch})`) }, 'SD engine installed');
+    }
+    const sd15 = installed.filter((m) => m.branch === 'sd15');
+    if (sd15.length) {
+      const { LoraTrainer } = await import('../train/lora-trainer.ts');
       engines.trainers.push(
         new LoraTrainer({
           baseModel: specOf(config.dataDir, sd15[0]),
@@ -117,7 +124,6 @@ export async function installedEngines(
           workDir: join(config.dataDir, 'training'),
         }),
       );
-      log.info({ models: sd15.map((m) => m.name) }, 'sd15 engine installed');
     }
   } catch (err) {
     log.error({ err }, 'installed models could not be loaded; serving branch=fast only');

@@ -11,6 +11,18 @@ import { isSamplerName, type SamplerName } from './schedulers/index.ts';
 
 export const MANIFEST_FILE = 'atelier-model.json';
 
+/**
+ * API branches the SD engine serves from installed models: `sd15` (SD 1.x) and `sd21` (SD 2.x, e.g. SD-Turbo).
+ * The graphs are built from each checkpoint's configs, so the branch is the model family's label.
+ */
+export const SD_BRANCHES = ['sd15', 'sd21'] as const;
+
+export type SdBranch = (typeof SD_BRANCHES)[number];
+
+export function isSdBranch(branch: string): branch is SdBranch {
+  return (SD_BRANCHES as readonly string[]).includes(branch);
+}
+
 export interface ModelFileRecord {
   /** relative to the model folder */
   path: string;
@@ -22,7 +34,7 @@ export interface ModelFileRecord {
 
 export interface ModelManifest {
   name: string;
-  /** e.g. sd15 */
+  /** the API branch it serves: sd15 or sd21 (SD_BRANCHES) */
   branch: string;
   /** how it got here */
   source: { kind: 'pull'; catalog: string } | { kind: 'add'; from: string };

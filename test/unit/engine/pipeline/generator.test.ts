@@ -60,9 +60,9 @@ function request(over: Partial<GenerationRequest> = {}): GenerationRequest {
   };
 }
 
-test('capabilities: sd15, every API scheduler, no ControlNet without a models dir, the post stages, not a mock', () => {
+test('capabilities: sd15 and sd21, every API scheduler, no ControlNet without a models dir, the post stages, not a mock', () => {
   const c = gen.capabilities();
-  assert.deepEqual(c.branches, ['sd15']);
+  assert.deepEqual(c.branches, ['sd15', 'sd21']);
   assert.equal(c.schedulers.length, 8);
   assert.deepEqual(c.controlnets, []);
   assert.equal(c.mock, false);
