@@ -9,19 +9,15 @@ import type {
   GenerationTune,
   Generator,
   GeneratorCapabilities,
-  LoraFileInfo,
   RunOptions,
 } from '../domain/ports.ts';
-import { embedderKey, faceSwapMissing } from '../post/faces/swap.ts';
 import { isSuperResolutionInstalled } from '../post/index.ts';
-import { adapterRequestOf, faceIdTags } from './adapter-request.ts';
 import {
   availableControlnets,
   type ConditioningStatus,
   conditioningAvailability,
   unavailableMessage,
 } from './conditioning.ts';
-import { checkLoraOnBase } from './lora-import.ts';
 import { type LoraRef, ModelManager, type ModelManagerStats, type ModelSpec } from './model-manager.ts';
 import { SD_BRANCHES } from './models-dir.ts';
 import { decodeImageFile, decodeMaskFile, encodeImage, type ImageFormat } from './pipeline/images.ts';
@@ -34,15 +30,7 @@ export interface ModelResolver {
   baseModel(tune: GenerationTune): Promise<ModelSpec>;
   /** the LoRA weights of a tune as a local file, or null when the tune has none */
   loraFile(tuneId: number): Promise<{ id: string; path: string } | null>;
-  /** face_swap: the tune's training images, encoded (absent: face_swap has no identity to take) */
-  trainingImages?(tuneId: number): Promise<Buffer[]>;
-  /** face_swap: a small file kept with the tune's blobs (its cached identity), undefined when absent */
-  readTuneFile?(tuneId: number, name: string): Promise<Buffer | undefined>;
-  writeTuneFile?(tuneId: number, name: string, data: Buffer): Promise<void>;
 }
-
-/** Where face_swap caches a tune's identity, next to its other blobs (tunes/<id>/…). */
-export const FACE_IDENTITY_FILE = 'face-identity.json';
 
 /**
  * The UNet graphs of engine I upsample by exactly 2 and so need latents divisible by 8 (images by 64); diffusers
@@ -125,8 +113,6 @@ export class SdGenerator implements Generator {
     const statuses = this.controlStatus();
     // super_resolution (and so hires_fix / inpaint_faces, which need it) only when the ESRGAN package is there
     const sr = isSuperResolutionInstalled();
-    // face_swap when its two networks are installed; else the 422 names what to install
-    const swapMissing = faceSwapMissing(this.opts.modelsDir);
     const features = SD_FEATURES.filter(
       (f) => sr || !['super_resolution', 'hires_fix', 'inpaint_faces'].includes(f),
     );
@@ -137,8 +123,7 @@ export class SdGenerator implements Generator {
       controlnetReasons: Object.fromEntries(
         statuses.filter((s) => !s.available).map((s) => [s.type, unavailableMessage(s)]),
       ),
-      features: swapMissing ? features : [...features, 'face_swap'],
-      featureReasons: swapMissing ? { face_swap: swapMissing } : {},
+      features, // face_swap is absent: checkPostParams gives the 422 its reason
       mock: false,
     };
   }
@@ -149,9 +134,7 @@ export class SdGenerator implements Generator {
    */
   async lorasOf(req: GenerationRequest): Promise<LoraRef[]> {
     const wanted = new Map<number, number>();
-    const faceIds = faceIdTags(req); // <faceid:ID:w> tags select the FaceID adapter, not LoRAs
-    for (const l of req.loras)
-      if (!faceIds.has(l.tuneId)) wanted.set(l.tuneId, (wanted.get(l.tuneId) ?? 0) + l.weight);
+    for (const l of req.loras) wanted.set(l.tuneId, (wanted.get(l.tuneId) ?? 0) + l.weight);
     if (req.tune.modelType === 'lora' && !wanted.has(req.tune.id)) wanted.set(req.tune.id, 1);
     const out: LoraRef[] = [];
     for (const [tuneId, weight] of wanted) {
@@ -165,22 +148,14 @@ export class SdGenerator implements Generator {
     return out.sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  /** LoRA import: the file must fit the installed base model of `baseTuneId` (lora-import.ts). */
-  checkLora(data: Buffer, baseTuneId: number | null, field: string): Promise<LoraFileInfo> {
-    return checkLoraOnBase(this.resolver, 'sd15', data, baseTuneId, field);
-  }
-
   async generate(req: GenerationRequest, run: RunOptions): Promise<GenerationResult> {
     run.signal.throwIfAborted();
     if (req.scheduler !== null && !isSamplerName(req.scheduler))
       throw new Error(`scheduler ${req.scheduler} is not installed`);
-    const faceSwapSource = req.faceSwap ? await this.faceSwapSource(req.tune) : undefined;
+    if (req.faceSwap) throw new Error('face_swap is not supported (no face swap model)');
     const control = this.controlOf(req);
     const spec = await this.resolver.baseModel(req.tune);
     const loras = await this.lorasOf(req);
-    const adapter = await adapterRequestOf(req, this.controlStatus(), this.opts.modelsDir, (id) =>
-      this.resolver.loraFile(id),
-    );
     const { width, height } = canvasSize(req.width, req.height);
     const initImage = req.inputImage ? await decodeImageFile(req.inputImage, width, height) : undefined;
     const mask = req.maskImage ? await decodeMaskFile(req.maskImage, width, height) : undefined;
@@ -190,7 +165,6 @@ export class SdGenerator implements Generator {
       hires_fix: req.hiresFix,
       inpaint_faces: req.inpaintFaces,
       face_correct: req.faceCorrect,
-      face_swap: req.faceSwap,
       color_grading: req.colorGrading,
       film_grain: req.filmGrain,
     };
@@ -199,11 +173,9 @@ export class SdGenerator implements Generator {
         spec,
         loras,
         control,
-        adapter,
         crop: { width: req.width, height: req.height },
         post: wantsPost(post) ? post : undefined,
         modelsDir: this.opts.modelsDir,
-        faceSwapSource,
         options: {
           text: promptTextOf(req.text),
           negativePrompt: req.negativePrompt,
@@ -223,7 +195,6 @@ export class SdGenerator implements Generator {
       run.signal,
       (p) => run.onProgress?.(p),
     );
-    if (out.faceIdentity) await this.cacheFaceIdentity(req.tune.id, out.faceIdentity);
     run.signal.throwIfAborted();
     const format = this.opts.format ?? 'jpeg';
     const images = [];
@@ -238,41 +209,11 @@ export class SdGenerator implements Generator {
     };
   }
 
-  /**
-   * face_swap's identity for `tune`: the one cached with its blobs when it was computed by the installed
-   * embedding network, else its training images for the runner to compute it from (then cached).
-   */
-  private async faceSwapSource(tune: GenerationTune): Promise<RunRequest['faceSwapSource']> {
-    const missing = faceSwapMissing(this.opts.modelsDir);
-    if (missing || !this.opts.modelsDir) throw new Error(missing ?? 'face_swap needs the models dir');
-    const key = embedderKey(this.opts.modelsDir);
-    const cached = await this.resolver.readTuneFile?.(tune.id, FACE_IDENTITY_FILE);
-    if (cached) {
-      try {
-        const c = JSON.parse(cached.toString('utf8')) as { key?: string; identity?: number[] };
-        if (c.key === key && Array.isArray(c.identity) && c.identity.length > 0)
-          return { key, identity: Float32Array.from(c.identity) };
-      } catch {
-        // unreadable cache: recomputed below and overwritten
-      }
-    }
-    const images = (await this.resolver.trainingImages?.(tune.id)) ?? [];
-    if (!images.length)
-      throw new Error(`face_swap: tune ${tune.id} has no training images to take the face identity from`);
-    return { key, images: images.map((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)) };
-  }
-
-  private async cacheFaceIdentity(tuneId: number, f: { key: string; identity: Float32Array }): Promise<void> {
-    const json = JSON.stringify({ key: f.key, identity: Array.from(f.identity) });
-    await this.resolver.writeTuneFile?.(tuneId, FACE_IDENTITY_FILE, Buffer.from(json));
-  }
-
   /** The run's ControlNet request, or an error naming what to install when the type is not available. */
   private controlOf(req: GenerationRequest): RunRequest['control'] {
     if (!req.controlnet) return undefined;
     if (req.maskImage) throw new Error('a mask cannot be combined with controlnet');
     const status = this.controlStatus().find((s) => s.type === req.controlnet);
-    if (status?.kind === 'ip-adapter') return undefined; // an image-prompt adapter: adapterRequestOf
     if (!status?.available || !status.controlnetPath)
       throw new Error(status ? unavailableMessage(status) : `unknown controlnet ${req.controlnet}`);
     return {
