@@ -43,7 +43,7 @@ import { type ModelResolver, SdGenerator, type SdGeneratorOptions } from '../eng
 import { ThreadRunner } from '../engine/thread-runner.ts';
 import { baseModelNameOf, findBaseModelTune, insertBaseModelTune } from '../store/base-models.ts';
 import { type Db, openDatabase } from '../store/db.ts';
-import { getTune, updateTune } from '../store/tunes.ts';
+import { getTune, listTuneImages, updateTune } from '../store/tunes.ts';
 import { conditioningTable } from './conditioning-table.ts';
 import { type CatalogFile, type DownloadDeps, downloadFile, hashFile } from './model-download.ts';
 
@@ -404,6 +404,16 @@ export function storeModelResolver(deps: {
       }
       return { id: sha, path };
     },
+    async trainingImages(tuneId) {
+      const out: Buffer[] = [];
+      for (const img of await listTuneImages(deps.db, tuneId)) {
+        const data = await deps.blobs.get(img.blob_key);
+        if (data) out.push(data);
+      }
+      return out;
+    },
+    readTuneFile: (tuneId, name) => deps.blobs.get(`tunes/${tuneId}/${name}`),
+    writeTuneFile: (tuneId, name, data) => deps.blobs.put(`tunes/${tuneId}/${name}`, data),
   };
 }
 

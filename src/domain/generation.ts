@@ -75,7 +75,8 @@ export function capabilityGaps(
         : f === 'mask_image'
           ? params.mask_image || params.mask_image_url
           : params[f];
-    if (!isDefaultValue(f, v) && !has(f)) gaps[f] = `not supported by the installed engine`;
+    if (!isDefaultValue(f, v) && !has(f))
+      gaps[f] = caps.featureReasons?.[f] ?? 'not supported by the installed engine';
   }
   if (params.scheduler && !caps.schedulers.includes(params.scheduler as string))
     gaps.scheduler = `scheduler "${params.scheduler}" is not installed (installed: ${caps.schedulers.join(', ') || 'none'})`;
@@ -96,6 +97,8 @@ export function capabilityGaps(
           img2img: has('hires_fix'),
           faces: has('inpaint_faces') || has('face_correct'),
           faceRestore: has('face_correct'),
+          faceSwap: has('face_swap'),
+          faceSwapMissing: caps.featureReasons?.face_swap,
         },
       );
     } catch (e) {

@@ -84,6 +84,8 @@ export interface GeneratorCapabilities {
   controlnetReasons?: Record<string, string>;
   /** prompt fields honoured when set to a non-default value (e.g. 'super_resolution', 'face_correct'). */
   features: string[];
+  /** for features this installation lacks: why, and exactly what to install (the 422 says it) */
+  featureReasons?: Record<string, string>;
   /** true for the mock: unsupported parameters are recorded as notes instead of rejected. */
   mock: boolean;
 }

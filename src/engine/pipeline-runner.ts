@@ -6,8 +6,10 @@
 // loaded model (img2img), and ESRGAN is as blocking as the UNet.
 
 import type { EsrganVariant } from '../post/esrgan/models.ts';
+import type { FaceEmbedder } from '../post/faces/embedding.ts';
 import type { FaceDetectorLike } from '../post/faces/inpaint.ts';
 import type { FaceRestorer } from '../post/faces/restore.ts';
+import type { FaceSwapper } from '../post/faces/swap.ts';
 import { engineImg2ImgRunner } from '../post/hires-fix-engine.ts';
 import { type PostParams, type PostProviders, type PostStage, runPostStages } from '../post/index.ts';
 import { toUint8Image } from '../post/types.ts';
@@ -34,6 +36,11 @@ export interface RunRequest {
   post?: PostRequest;
   /** `<dataDir>/models`: where the face stages find operator-installed networks (faces/restore.onnx, ...) */
   modelsDir?: string;
+  /**
+   * face_swap's identity: the tune's cached one, or its training images (encoded) to compute it from; `key`
+   * names the embedding network it is valid for (faces/swap.ts embedderKey).
+   */
+  faceSwapSource?: { key: string; identity: Float32Array } | { key: string; images: Uint8Array[] };
 }
 
 export interface RunResult {
@@ -45,6 +52,8 @@ export interface RunResult {
   reused: boolean;
   /** what actually ran: steps (0 resolved to the model's default) and the sampler */
   resolved: { steps: number; sampler: string };
+  /** face_swap's identity when this run computed it from training images (the caller caches it) */
+  faceIdentity?: { key: string; identity: Float32Array };
 }
 
 /** Pipeline phases, plus `loading` and one phase per post stage (super_resolution, hires_fix, ...). */
@@ -77,6 +86,8 @@ export class PostResources {
   private sr?: PostStage & { dispose(): Promise<void> };
   private faces?: Promise<FaceDetectorLike>;
   private restorers = new Map<string, Promise<FaceRestorer>>();
+  private swappers = new Map<string, Promise<FaceSwapper>>();
+  private embedders = new Map<string, Promise<FaceEmbedder>>();
 
   constructor(private readonly opts: { cacheDir?: string; srVariant?: EsrganVariant } = {}) {}
 
@@ -100,24 +111,66 @@ export class PostResources {
   async faceRestorer(modelsDir: string | undefined): Promise<FaceRestorer | undefined> {
     const m = await import('../post/faces/restore.ts');
     if (!modelsDir || !m.isFaceRestoreInstalled(modelsDir)) return undefined;
-    const path = m.restoreModelPath(modelsDir);
-    let r = this.restorers.get(path);
-    if (!r) {
-      r = m.openFaceRestorer(modelsDir);
-      this.restorers.set(path, r);
-      r.catch(() => this.restorers.delete(path)); // a broken install is retried on the next prompt
-    }
-    return r;
+    return opened(this.restorers, modelsDir, () => m.openFaceRestorer(modelsDir));
+  }
+
+  /** The swap network under `modelsDir` (opened once); throws naming what to install when it is missing. */
+  faceSwapper(modelsDir: string): Promise<FaceSwapper> {
+    return opened(this.swappers, modelsDir, async () =>
+      (await import('../post/faces/swap.ts')).openFaceSwapper(modelsDir),
+    );
+  }
+
+  /** The face embedding network under `modelsDir` (opened once); throws naming what to install when it is missing. */
+  faceEmbedder(modelsDir: string): Promise<FaceEmbedder> {
+    return opened(this.embedders, modelsDir, async () => {
+      const { openFaceEmbedder } = await import('../post/faces/embedding.ts');
+      return openFaceEmbedder(modelsDir); // its default detector is the shared one faceDetector() returns
+    });
   }
 
   async dispose(): Promise<void> {
     const sr = this.sr;
     this.sr = undefined;
     await sr?.dispose();
-    const restorers = [...this.restorers.values()];
-    this.restorers.clear();
-    for (const r of restorers) await r.then((x) => x.dispose()).catch(() => undefined);
+    for (const m of [this.restorers, this.swappers, this.embedders]) {
+      const open = [...m.values()];
+      m.clear();
+      for (const r of open) await r.then((x) => x.dispose()).catch(() => undefined);
+    }
   }
+}
+
+/** One network per key, opened on first use; a failed open is forgotten, so the next prompt retries. */
+function opened<T>(cache: Map<string, Promise<T>>, key: string, open: () => Promise<T>): Promise<T> {
+  let r = cache.get(key);
+  if (!r) {
+    r = open();
+    cache.set(key, r);
+    r.catch(() => cache.delete(key));
+  }
+  return r;
+}
+
+/** The tune's identity for face_swap: the cached one, or the mean over its training images' largest faces. */
+async function faceSwapIdentity(
+  resources: PostResources,
+  modelsDir: string,
+  source: NonNullable<RunRequest['faceSwapSource']>,
+): Promise<{ identity: Float32Array; computed: boolean }> {
+  if ('identity' in source) return { identity: source.identity, computed: false };
+  const { meanIdentity } = await import('../post/faces/swap.ts');
+  const embedder = await resources.faceEmbedder(modelsDir);
+  const found: Float32Array[] = [];
+  for (const img of source.images) {
+    const face = await embedder.embedLargest(Buffer.from(img.buffer, img.byteOffset, img.byteLength));
+    if (face) found.push(face.embedding);
+  }
+  if (!found.length)
+    throw new Error(
+      `face_swap: no face was found in any of the tune's ${source.images.length} training images`,
+    );
+  return { identity: meanIdentity(found), computed: true };
 }
 
 /** How the runner opens what the ModelManager does not hold (ONNX annotators; the post networks' graph cache). */
@@ -155,12 +208,15 @@ export async function runOnModels(
       cropCentre(imageBytes(out.images, i), fullW, fullH, crop.width, crop.height),
     );
     let size = { ...crop };
+    let faceIdentity: RunResult['faceIdentity'];
     if (req.post) {
       const post = await postProcess(lease.model, req, rgb, crop, signal, onProgress, ctx.post);
       rgb = post.rgb;
       size = post.size;
+      faceIdentity = post.faceIdentity;
     }
-    return { rgb, ...size, reused: lease.reused, resolved: { steps: out.steps, sampler: out.sampler } };
+    const resolved = { steps: out.steps, sampler: out.sampler };
+    return { rgb, ...size, reused: lease.reused, resolved, ...(faceIdentity ? { faceIdentity } : {}) };
   } finally {
     lease.release();
   }
@@ -187,7 +243,11 @@ async function postProcess(
   signal: AbortSignal,
   onProgress: (p: RunProgress) => void,
   resources: PostResources = new PostResources(),
-): Promise<{ rgb: Uint8Array[]; size: { width: number; height: number } }> {
+): Promise<{
+  rgb: Uint8Array[];
+  size: { width: number; height: number };
+  faceIdentity?: RunResult['faceIdentity'];
+}> {
   const p = req.post as PostRequest;
   const o = req.options;
   const providers: PostProviders = {};
@@ -203,7 +263,20 @@ async function postProcess(
       sampler: o.sampler,
       useLpw: o.useLpw,
     });
-  if (p.inpaint_faces || p.face_correct) providers.faceDetector = await resources.faceDetector();
+  if (p.inpaint_faces || p.face_correct || p.face_swap)
+    providers.faceDetector = await resources.faceDetector();
+  let faceIdentity: RunResult['faceIdentity'];
+  if (p.face_swap && providers.faceDetector) {
+    const { faceSwapMissing, faceSwapStage } = await import('../post/faces/swap.ts');
+    const missing = faceSwapMissing(req.modelsDir);
+    if (missing || !req.modelsDir) throw new Error(missing ?? 'face_swap needs the models dir');
+    if (!req.faceSwapSource) throw new Error("face_swap needs the tune's identity or training images");
+    onProgress({ phase: 'face_swap', step: 1, total: 1 });
+    const { identity, computed } = await faceSwapIdentity(resources, req.modelsDir, req.faceSwapSource);
+    if (computed) faceIdentity = { key: req.faceSwapSource.key, identity };
+    const swapper = await resources.faceSwapper(req.modelsDir);
+    providers.faceSwap = faceSwapStage(providers.faceDetector, swapper, identity);
+  }
   const out: Uint8Array[] = [];
   let outSize = size;
   for (const [i, data] of rgb.entries()) {
@@ -223,7 +296,7 @@ async function postProcess(
     out.push(bytes.data as Uint8Array);
     outSize = { width: bytes.width, height: bytes.height };
   }
-  return { rgb: out, size: outSize };
+  return { rgb: out, size: outSize, faceIdentity };
 }
 
 export class InProcessRunner implements PipelineRunner {

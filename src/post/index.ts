@@ -18,7 +18,7 @@ export type { PostContext, PostStage, RawImage } from './types.ts';
 /**
  * The prompt parameters that post-processing acts on (names as in the Astria API). Stages run in this fixed order:
  *
- *   super_resolution → hires_fix → inpaint_faces → face_correct → color_grading → film_grain
+ *   super_resolution → hires_fix → face_swap → inpaint_faces → face_correct → color_grading → film_grain
  *
  * Upscaling comes first so that every later stage works at output resolution; hires fix needs the upscaled
  * image; grading is a global colour transform of the finished picture; grain comes last so it is neither
@@ -45,6 +45,11 @@ export interface PostProviders {
   faceDetector?: FaceDetectorLike;
   /** An installed restoration network (faces/restore.ts): `face_correct` uses it instead of img2img. */
   faceRestorer?: Pick<FaceRestorer, 'config' | 'restore'>;
+  /**
+   * The `face_swap` stage for this prompt (faces/swap.ts `faceSwapStage`: swap network + the tune's identity), built
+   * by the runner, which holds the networks (swap.ts loads onnxruntime; this module must not).
+   */
+  faceSwap?: PostStage;
 }
 
 /**
@@ -77,6 +82,10 @@ export interface PostCapabilities {
   faces?: boolean;
   /** a face restoration network is installed (face_correct then needs no img2img) */
   faceRestore?: boolean;
+  /** the face swap and face embedding networks are installed */
+  faceSwap?: boolean;
+  /** when they are not: what to install (faces/swap.ts faceSwapMissing), the 422's text */
+  faceSwapMissing?: string;
 }
 
 /** True when the default ESRGAN package is installed; reads no weights and does not load onnxruntime. */
@@ -118,10 +127,11 @@ export function checkPostParams(params: PostParams, can: PostCapabilities): void
       'face_correct needs a face detector and either a face restoration network (<dataDir>/models/faces/restore.onnx, GFPGAN v1.4 or CodeFormer ONNX) or an img2img pipeline for this model',
     );
   }
-  if (params.face_swap) {
+  if (params.face_swap && !can.faceSwap) {
     throw new PostStageUnavailableError(
       'face_swap',
-      'face_swap is not supported yet (it needs a face swap model, none is installed)',
+      can.faceSwapMissing ??
+        'face_swap needs a face swap network (<dataDir>/models/faces/swap.onnx) and a face embedding network (<dataDir>/models/faces/arcface.onnx)',
     );
   }
   if (
@@ -143,11 +153,14 @@ export function planPostStages(params: PostParams, providers: PostProviders = {}
     img2img: !!providers.img2img,
     faces: !!providers.faceDetector,
     faceRestore: !!providers.faceRestorer,
+    faceSwap: !!providers.faceSwap,
   });
   const stages: PostStage[] = [];
   if (params.super_resolution && providers.superResolution) stages.push(providers.superResolution);
   if (params.hires_fix && providers.img2img) stages.push(hiresFixStage(providers.img2img));
-  // docs/faces.md: after hires fix (faces redrawn at output resolution), before grading
+  // docs/faces.md: after hires fix (faces redrawn at output resolution), before grading; the swap first, so that
+  // inpaint_faces / face_correct refine the swapped (128 px) face
+  if (params.face_swap && providers.faceSwap) stages.push(providers.faceSwap);
   if (params.inpaint_faces && providers.img2img && providers.faceDetector)
     stages.push(inpaintFacesStage(providers.faceDetector, providers.img2img));
   // face_correct after any redraw of the faces, so it has the last word on them (docs/faces.md)

@@ -285,7 +285,7 @@ test('parameters the engine cannot honour are rejected (422) naming what is miss
     [{ controlnet: 'ipadapter', input_image_base64: img }, 'controlnet', /IP-Adapter .*not implemented/],
     [{ hires_fix: true }, 'hires_fix', /requires super_resolution/],
     [{ inpaint_faces: true }, 'inpaint_faces', /requires super_resolution/],
-    [{ face_swap: true }, 'face_swap', /face_swap is not supported/],
+    [{ face_swap: true }, 'face_swap', /face_swap needs .*faces\/swap\.onnx.*faces\/arcface\.onnx/],
   ];
   for (const [extra, field, why] of cases) {
     const res = await h.req({

@@ -48,7 +48,7 @@ test('requested operations that cannot run are rejected with the field, never sk
     [{ seed: 1, inpaint_faces: true }, 'inpaint_faces', /requires super_resolution/],
     [{ seed: 1, super_resolution: true, hires_fix: true }, 'hires_fix', /img2img/],
     [{ seed: 1, face_correct: true }, 'face_correct', /face detector .*faces\/restore\.onnx/],
-    [{ seed: 1, face_swap: true }, 'face_swap', /not supported/],
+    [{ seed: 1, face_swap: true }, 'face_swap', /faces\/swap\.onnx.*faces\/arcface\.onnx/],
     [{ seed: 1, color_grading: 'Kodachrome' }, 'color_grading', /unknown color_grading/],
   ];
   for (const [params, field, message] of cases) {
