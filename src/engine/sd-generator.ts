@@ -11,6 +11,7 @@ import type {
   GeneratorCapabilities,
   RunOptions,
 } from '../domain/ports.ts';
+import { embedderKey, faceSwapMissing } from '../post/faces/swap.ts';
 import { isSuperResolutionInstalled } from '../post/index.ts';
 import {
   availableControlnets,
@@ -30,7 +31,15 @@ export interface ModelResolver {
   baseModel(tune: GenerationTune): Promise<ModelSpec>;
   /** the LoRA weights of a tune as a local file, or null when the tune has none */
   loraFile(tuneId: number): Promise<{ id: string; path: string } | null>;
+  /** face_swap: the tune's training images, encoded (absent: face_swap has no identity to take) */
+  trainingImages?(tuneId: number): Promise<Buffer[]>;
+  /** face_swap: a small file kept with the tune's blobs (its cached identity), undefined when absent */
+  readTuneFile?(tuneId: number, name: string): Promise<Buffer | undefined>;
+  writeTuneFile?(tuneId: number, name: string, data: Buffer): Promise<void>;
 }
+
+/** Where face_swap caches a tune's identity, next to its other blobs (tunes/<id>/…). */
+export const FACE_IDENTITY_FILE = 'face-identity.json';
 
 /**
  * The UNet graphs of engine I upsample by exactly 2 and so need latents divisible by 8 (images by 64); diffusers
@@ -113,6 +122,8 @@ export class SdGenerator implements Generator {
     const statuses = this.controlStatus();
     // super_resolution (and so hires_fix / inpaint_faces, which need it) only when the ESRGAN package is there
     const sr = isSuperResolutionInstalled();
+    // face_swap when its two networks are installed; else the 422 names what to install
+    const swapMissing = faceSwapMissing(this.opts.modelsDir);
     const features = SD_FEATURES.filter(
       (f) => sr || !['super_resolution', 'hires_fix', 'inpaint_faces'].includes(f),
     );
@@ -123,7 +134,8 @@ export class SdGenerator implements Generator {
       controlnetReasons: Object.fromEntries(
         statuses.filter((s) => !s.available).map((s) => [s.type, unavailableMessage(s)]),
       ),
-      features, // face_swap is absent: checkPostParams gives the 422 its reason
+      features: swapMissing ? features : [...features, 'face_swap'],
+      featureReasons: swapMissing ? { face_swap: swapMissing } : {},
       mock: false,
     };
   }
@@ -152,7 +164,7 @@ export class SdGenerator implements Generator {
     run.signal.throwIfAborted();
     if (req.scheduler !== null && !isSamplerName(req.scheduler))
       throw new Error(`scheduler ${req.scheduler} is not installed`);
-    if (req.faceSwap) throw new Error('face_swap is not supported (no face swap model)');
+    const faceSwapSource = req.faceSwap ? await this.faceSwapSource(req.tune) : undefined;
     const control = this.controlOf(req);
     const spec = await this.resolver.baseModel(req.tune);
     const loras = await this.lorasOf(req);
@@ -165,6 +177,7 @@ export class SdGenerator implements Generator {
       hires_fix: req.hiresFix,
       inpaint_faces: req.inpaintFaces,
       face_correct: req.faceCorrect,
+      face_swap: req.faceSwap,
       color_grading: req.colorGrading,
       film_grain: req.filmGrain,
     };
@@ -176,6 +189,7 @@ export class SdGenerator implements Generator {
         crop: { width: req.width, height: req.height },
         post: wantsPost(post) ? post : undefined,
         modelsDir: this.opts.modelsDir,
+        faceSwapSource,
         options: {
           text: promptTextOf(req.text),
           negativePrompt: req.negativePrompt,
@@ -195,6 +209,7 @@ export class SdGenerator implements Generator {
       run.signal,
       (p) => run.onProgress?.(p),
     );
+    if (out.faceIdentity) await this.cacheFaceIdentity(req.tune.id, out.faceIdentity);
     run.signal.throwIfAborted();
     const format = this.opts.format ?? 'jpeg';
     const images = [];
@@ -207,6 +222,35 @@ export class SdGenerator implements Generator {
       notes: [],
       resolved: { steps: out.resolved.steps, scheduler: out.resolved.sampler },
     };
+  }
+
+  /**
+   * face_swap's identity for `tune`: the one cached with its blobs when it was computed by the installed
+   * embedding network, else its training images for the runner to compute it from (then cached).
+   */
+  private async faceSwapSource(tune: GenerationTune): Promise<RunRequest['faceSwapSource']> {
+    const missing = faceSwapMissing(this.opts.modelsDir);
+    if (missing || !this.opts.modelsDir) throw new Error(missing ?? 'face_swap needs the models dir');
+    const key = embedderKey(this.opts.modelsDir);
+    const cached = await this.resolver.readTuneFile?.(tune.id, FACE_IDENTITY_FILE);
+    if (cached) {
+      try {
+        const c = JSON.parse(cached.toString('utf8')) as { key?: string; identity?: number[] };
+        if (c.key === key && Array.isArray(c.identity) && c.identity.length > 0)
+          return { key, identity: Float32Array.from(c.identity) };
+      } catch {
+        // unreadable cache: recomputed below and overwritten
+      }
+    }
+    const images = (await this.resolver.trainingImages?.(tune.id)) ?? [];
+    if (!images.length)
+      throw new Error(`face_swap: tune ${tune.id} has no training images to take the face identity from`);
+    return { key, images: images.map((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)) };
+  }
+
+  private async cacheFaceIdentity(tuneId: number, f: { key: string; identity: Float32Array }): Promise<void> {
+    const json = JSON.stringify({ key: f.key, identity: Array.from(f.identity) });
+    await this.resolver.writeTuneFile?.(tuneId, FACE_IDENTITY_FILE, Buffer.from(json));
   }
 
   /** The run's ControlNet request, or an error naming what to install when the type is not available. */
