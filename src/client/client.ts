@@ -6,6 +6,7 @@ import { isBinarySource, isRemoteImage } from './files.ts';
 import { file, toFormData } from './form.ts';
 import { readEvents } from './sse.ts';
 import type {
+  Conditioning,
   ProgressUpdate,
   Prompt,
   PromptCreate,
@@ -191,6 +192,11 @@ export class AtelierClient {
 
   webhookDeliveries(o: { limit?: number; beforeId?: number } = {}): Promise<WebhookDelivery[]> {
     return this.request('GET', '/webhook_deliveries', { query: { limit: o.limit, before_id: o.beforeId } });
+  }
+
+  /** (ext) Which controlnet types the server can run, and what its operator must install for the others. */
+  conditioning(opts: RequestOptions = {}): Promise<Conditioning> {
+    return this.request('GET', '/conditioning', opts);
   }
 
   /** The server's OpenAPI document. */

@@ -6,6 +6,7 @@ import type { tuneCreateSchema, tunePatchSchema } from '../domain/tune-schema.ts
 import type { FileSource } from './files.ts';
 
 export type {
+  ConditioningJson as Conditioning,
   ImageRefJson as ImageRef,
   PromptJson as Prompt,
   PromptStatus,

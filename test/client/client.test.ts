@@ -312,8 +312,10 @@ test('the package exports the client as atelier/client (self-reference through p
   assert.equal(t, undefined);
 });
 
-test('user, openapi and webhook delivery log', async () => {
+test('user, openapi, conditioning and webhook delivery log', async () => {
   assert.equal(typeof (await client.user()).id, 'number');
+  const cond = (await client.conditioning()).conditioning;
+  assert.ok(cond.some((c) => c.type === 'canny' && typeof c.available === 'boolean'));
   assert.equal((await client.openapi()).openapi, '3.1.0');
   assert.ok(Array.isArray(await client.webhookDeliveries({ limit: 5 })));
 });
