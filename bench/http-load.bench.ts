@@ -8,6 +8,8 @@
 // Closed-loop load: each connection sends its next request when the previous answer arrived, so by Little's law
 // mean latency ≈ connections / throughput. Bounded: every scenario runs a fixed time (BENCH_SECONDS) on loopback.
 //   npm run bench -- http-load        BENCH_SECONDS=3 BENCH_LEAK_REQUESTS=100000
+//   BENCH_ONLY=<substring>            only the scenarios whose name contains it (and skip the leak check)
+//   BENCH_CPU_PROF=<dir>              the Atelier server runs under `node --cpu-prof` and writes its profile there
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -17,6 +19,8 @@ import { join } from 'node:path';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const LEAK_REQUESTS = Number(process.env.BENCH_LEAK_REQUESTS ?? 100_000);
 const CONNECTIONS = [1, 16, 256];
+const ONLY = process.env.BENCH_ONLY;
+const CPU_PROF = process.env.BENCH_CPU_PROF;
 
 interface Ready {
   port: number;
@@ -102,6 +106,7 @@ if (process.argv[2] === 'serve-atelier' || process.argv[2] === 'serve-bare') {
       peakRss = Math.max(peakRss, rss);
       process.send?.({ rss, heapUsed: process.memoryUsage().heapUsed, peakRss });
     }
+    if (m === 'exit') process.exit(0); // a normal exit, so that --cpu-prof writes its profile
   });
   process.send?.(ready);
 }
@@ -201,7 +206,12 @@ async function load(
 
 async function startServer(role: string): Promise<{ child: ChildProcess; ready: Ready }> {
   const child = fork(new URL(import.meta.url).pathname, [role], {
-    execArgv: ['--import', 'tsx', '--expose-gc'],
+    execArgv: [
+      '--import',
+      'tsx',
+      '--expose-gc',
+      ...(CPU_PROF && role === 'serve-atelier' ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : []),
+    ],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const ready = await new Promise<Ready>((resolve, reject) => {
@@ -211,9 +221,9 @@ async function startServer(role: string): Promise<{ child: ChildProcess; ready: 
   return { child, ready };
 }
 
-function memory(child: ChildProcess): Promise<{ rss: number; heapUsed: number; peakRss: number }> {
+function memory(child: ChildProcess): Promise<Mem> {
   return new Promise((resolve) => {
-    child.once('message', (m) => resolve(m as { rss: number; heapUsed: number; peakRss: number }));
+    child.once('message', (m) => resolve(m as Mem));
     child.send('mem');
   });
 }
@@ -287,7 +297,7 @@ async function main() {
   console.log(
     `${'scenario'.padEnd(34)} ${'conn'.padStart(4)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'errors'.padStart(6)} | ${'bare req/s'.padStart(10)} ${'p50'.padStart(6)} ${'p99'.padStart(6)} | ratio`,
   );
-  for (const s of scenarios)
+  for (const s of scenarios.filter((x) => !ONLY || x.name.includes(ONLY)))
     for (const c of CONNECTIONS) {
       const r = await load(port, s.spec, c, { seconds: SECONDS });
       const b = await load(bare.ready.port, s.baseline, c, { seconds: SECONDS });
@@ -296,11 +306,28 @@ async function main() {
       );
     }
 
-  // Leak check: the same GETs the clients poll with, LEAK_REQUESTS of them, then RSS after a forced GC.
+  if (!ONLY) await leakCheck(atelier, bare.child, scenarios[0].spec, base0, warm);
+  bare.child.kill('SIGTERM');
+  const exited = new Promise((resolve) => atelier.child.once('exit', resolve));
+  atelier.child.send('exit');
+  await exited;
+  if (CPU_PROF) console.log(`CPU profile of the Atelier server written to ${CPU_PROF}`);
+}
+
+type Mem = { rss: number; heapUsed: number; peakRss: number };
+
+/** The same GETs the clients poll with, LEAK_REQUESTS of them, then RSS after a forced GC. */
+async function leakCheck(
+  atelier: { child: ChildProcess; ready: Ready },
+  bareChild: ChildProcess,
+  spec: RequestSpec,
+  base0: Mem,
+  warm: Mem,
+) {
   const before = await memory(atelier.child);
-  const leak = await load(port, scenarios[0].spec, 16, { requests: LEAK_REQUESTS });
+  const leak = await load(atelier.ready.port, spec, 16, { requests: LEAK_REQUESTS });
   const afterLeak = await memory(atelier.child);
-  const bareMem = await memory(bare.child);
+  const bareMem = await memory(bareChild);
   console.log(
     `\nmemory (atelier server, RSS after GC): start ${mb(base0.rss)}, after warm-up ${mb(warm.rss)}, ` +
       `before ${LEAK_REQUESTS} GETs ${mb(before.rss)}, after ${mb(afterLeak.rss)} ` +
@@ -308,8 +335,6 @@ async function main() {
       `${leak.errors} errors, peak RSS ${mb(afterLeak.peakRss)}`,
   );
   console.log(`memory (bare server): RSS ${mb(bareMem.rss)}, peak ${mb(bareMem.peakRss)}`);
-  atelier.child.kill('SIGTERM');
-  bare.child.kill('SIGTERM');
 }
 
 if (!process.argv[2]) await main();

@@ -76,6 +76,11 @@ export const configSchema = z.object({
   rateLimitPerMinute: int(0)
     .default(600)
     .describe('ATELIER_RATE_LIMIT_PER_MINUTE: requests per account per minute (burst as large); 0 = off'),
+  apiKeyCacheMs: int(0, 600_000)
+    .default(5000)
+    .describe(
+      'ATELIER_API_KEY_CACHE_MS: how long a verified API key is remembered; a key revoked by another process works here up to this long; 0 = look up every request',
+    ),
   webhookPollMs: int(10).default(1000).describe('ATELIER_WEBHOOK_POLL_MS: delivery loop idle interval'),
   webhookConcurrency: int(1, 64).default(4).describe('ATELIER_WEBHOOK_CONCURRENCY: deliveries in flight'),
   queue: z
@@ -147,6 +152,7 @@ const ENV_NAMES: Record<string, string> = {
   httpRequestTimeoutMs: 'ATELIER_HTTP_REQUEST_TIMEOUT_MS',
   httpIdleTimeoutMs: 'ATELIER_HTTP_IDLE_TIMEOUT_MS',
   rateLimitPerMinute: 'ATELIER_RATE_LIMIT_PER_MINUTE',
+  apiKeyCacheMs: 'ATELIER_API_KEY_CACHE_MS',
   webhookPollMs: 'ATELIER_WEBHOOK_POLL_MS',
   webhookConcurrency: 'ATELIER_WEBHOOK_CONCURRENCY',
   queue: 'ATELIER_QUEUE',

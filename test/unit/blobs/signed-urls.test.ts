@@ -30,3 +30,18 @@ test('expiry is bucketed so polls within a bucket return the same URL, and lasts
   const exp = Number(s.url('images', 1, 'image/jpeg', now).split('/')[5]);
   assert.ok(exp * 1000 >= now + 3600 * 1000);
 });
+
+test('remembered signatures match freshly computed ones across buckets and past the cache size', () => {
+  const warm = createImageUrlSigner('secret', 'https://x.test', 3600);
+  const times = [now, now + 900_000, now + 1_800_000, now]; // next buckets, then back to the first
+  for (const t of times)
+    for (let id = 1; id <= 12_000; id++) {
+      const fresh = createImageUrlSigner('secret', 'https://x.test', 3600);
+      assert.equal(warm.url('images', id, 'image/jpeg', t), fresh.url('images', id, 'image/jpeg', t));
+    }
+  // namespaces do not share entries
+  assert.notEqual(
+    warm.url('images', 5, 'image/jpeg', now),
+    warm.url('tune-images', 5, 'image/jpeg', now).replace('tune-images', 'images'),
+  );
+});
