@@ -51,6 +51,9 @@ export const configSchema = z.object({
   uploadMaxFileBytes: int(1024)
     .default(20 * 1024 * 1024)
     .describe('ATELIER_UPLOAD_MAX_FILE_BYTES'),
+  loraMaxBytes: int(1024)
+    .default(200 * 1024 * 1024)
+    .describe('ATELIER_LORA_MAX_BYTES: largest LoRA file a tune import accepts (upload or lora_url)'),
   uploadMaxFiles: int(1).default(24).describe('ATELIER_UPLOAD_MAX_FILES: file parts per request'),
   bodyMaxBytes: int(1024)
     .default(200 * 1024 * 1024)
@@ -143,6 +146,7 @@ const ENV_NAMES: Record<string, string> = {
   fastTrainMs: 'ATELIER_FAST_TRAIN_MS',
   imageUrlTtlSec: 'ATELIER_IMAGE_URL_TTL_SEC',
   uploadMaxFileBytes: 'ATELIER_UPLOAD_MAX_FILE_BYTES',
+  loraMaxBytes: 'ATELIER_LORA_MAX_BYTES',
   uploadMaxFiles: 'ATELIER_UPLOAD_MAX_FILES',
   bodyMaxBytes: 'ATELIER_BODY_MAX_BYTES',
   imageMaxPixels: 'ATELIER_IMAGE_MAX_PIXELS',

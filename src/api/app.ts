@@ -67,6 +67,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<FastifyIn
   await app.register(errorsPlugin);
   await app.register(bodyPlugin, {
     maxFileBytes: config.uploadMaxFileBytes,
+    maxLoraFileBytes: config.loraMaxBytes,
     maxFiles: config.uploadMaxFiles,
     maxBodyBytes: config.bodyMaxBytes,
   });

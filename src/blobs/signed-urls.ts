@@ -1,16 +1,25 @@
 // Signed, expiring image URLs: `/images/<id>/<expires>/<sig>.jpg` for generated images and
-// `/tune-images/<id>/<expires>/<sig>.jpg` for training images. The HMAC-SHA256 signature covers id and expiry,
+// `/tune-images/<id>/<expires>/<sig>.jpg` for training images, `/tune-weights/<id>/<expires>/<sig>.safetensors`
+// for a tune's weights file (ckpt_url). The HMAC-SHA256 signature covers id and expiry,
 // so the URL works without an API key, cannot be forged or extended, and keeps `/prompts/` and `.json` out of
 // the path (CLIENTS.md item 28). Expiry is rounded up to a bucket so repeated polls return the same URL.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
-const EXT: Record<string, string> = { 'image/jpeg': 'jpg', 'image/png': 'png', 'image/webp': 'webp' };
+/** The content type tune weights files are served with. */
+export const SAFETENSORS_TYPE = 'application/octet-stream';
+
+const EXT: Record<string, string> = {
+  'image/jpeg': 'jpg',
+  'image/png': 'png',
+  'image/webp': 'webp',
+  [SAFETENSORS_TYPE]: 'safetensors',
+};
 
 export function extensionFor(contentType: string): string {
   return EXT[contentType] ?? 'jpg';
 }
 
-export type ImageNamespace = 'images' | 'tune-images';
+export type ImageNamespace = 'images' | 'tune-images' | 'tune-weights';
 
 function signature(secret: string, ns: ImageNamespace, id: number, expires: number): string {
   return createHmac('sha256', secret).update(`${ns}:${id}:${expires}`).digest('base64url').slice(0, 32);

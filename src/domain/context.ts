@@ -3,17 +3,14 @@ import type { BlobStore } from '../blobs/blob-store.ts';
 import type { ImageUrlSigner } from '../blobs/signed-urls.ts';
 import type { Config } from '../config.ts';
 import type { JobQueue } from '../jobs/queue.ts';
-import type { OutboundPolicy, OutboundResponse } from '../net/guarded-fetch.ts';
+import type { OutboundInit, OutboundPolicy, OutboundResponse } from '../net/guarded-fetch.ts';
 import type { Db } from '../store/db.ts';
 import type { Presentation } from '../store/schema.ts';
 import type { Engines } from './ports.ts';
 
 export interface Outbound {
   policy: OutboundPolicy;
-  fetch(
-    url: string,
-    init: { method?: 'GET' | 'POST'; headers?: Record<string, string>; body?: string | Buffer },
-  ): Promise<OutboundResponse>;
+  fetch(url: string, init: OutboundInit): Promise<OutboundResponse>;
   /** Throws OutboundBlockedError for a refused target. */
   check(url: string): Promise<void>;
 }

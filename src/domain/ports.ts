@@ -94,6 +94,32 @@ export interface Generator {
   readonly name: string;
   capabilities(): GeneratorCapabilities;
   generate(req: GenerationRequest, opts: RunOptions): Promise<GenerationResult>;
+  /**
+   * LoRA import: checks a whole .safetensors file (`field` names it in messages) as a LoRA this generator can
+   * apply on top of base model tune `baseTuneId` (null: none named). Throws LoraRejectedError saying exactly what
+   * is wrong. Absent: the branch cannot import LoRA files.
+   */
+  checkLora?(data: Buffer, baseTuneId: number | null, field: string): Promise<LoraFileInfo>;
+}
+
+/** What a checked LoRA file holds (recorded on the imported tune). */
+export interface LoraFileInfo {
+  /** kohya | diffusers | peft */
+  format: string;
+  /** layer count per component (unet, text_encoder) */
+  layers: Record<string, number>;
+  ranks: number[];
+}
+
+/** A LoRA file (or the base it names) that cannot be imported: a 422 on `field` with this message. */
+export class LoraRejectedError extends Error {
+  override name = 'LoraRejectedError';
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 export interface TrainingImage {

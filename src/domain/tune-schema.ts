@@ -80,6 +80,15 @@ export const tuneCreateSchema = z.object({
   image_urls: list(urlString).describe('http(s) URLs of training images'),
   prompts_attributes: list(promptAttributesSchema).describe('Prompts to create when training ends'),
   preset: zStr('Training preset (recorded)', 100),
+  lora_file: z
+    .custom<Buffer>((v) => Buffer.isBuffer(v), {
+      message: 'must be a multipart file upload (a JSON body names the file with lora_url)',
+    })
+    .optional()
+    .describe(
+      '(ext) LoRA .safetensors file to import instead of training (multipart): the tune is ready once it is checked',
+    ),
+  lora_url: zUrl('(ext) http(s) URL of a LoRA .safetensors file to import instead of training'),
 });
 
 export type TuneCreateInput = z.output<typeof tuneCreateSchema>;

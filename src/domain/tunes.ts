@@ -6,13 +6,16 @@ import { nowIso } from '../store/db.ts';
 import * as promptsSql from '../store/prompts.ts';
 import type { Tune } from '../store/schema.ts';
 import * as tunesSql from '../store/tunes.ts';
-import { issuesToFields } from './coerce.ts';
+import { blankToUndefined, issuesToFields } from './coerce.ts';
 import { type Actor, JOB_PROMPT, JOB_TRAIN, type Services } from './context.ts';
 import { AppError, notFound, validationError } from './errors.ts';
 import { checkGeneration } from './generation.ts';
-import { collectImageSources, imageUrlsAsText, intakeAll } from './image-inputs.ts';
+import { collectImageSources, imageUrlsAsText, intakeAll, isUploadedFile } from './image-inputs.ts';
+import { isInstantTrainer, markTrainedAtCreation, prepareInstantTune } from './instant-tunes.ts';
 import { installedBranches, trainerFor, trainerGaps } from './ports.ts';
 import { triggerWordError } from './prompt-text.ts';
+import { isLoraImport, takeInLora, tuneWeightsKey, withCkpt } from './tune-import.ts';
+import { tuneReady } from './tune-ready.ts';
 import {
   defaultTrainingSteps,
   imageCountRule,
@@ -54,7 +57,11 @@ export async function createTune(
   actor: Actor,
   raw: Record<string, unknown>,
 ): Promise<CreateTuneResult> {
-  const parsed = tuneCreateSchema.safeParse({ ...raw, image_urls: imageUrlsAsText(raw.image_urls) });
+  const parsed = tuneCreateSchema.safeParse({
+    ...raw,
+    image_urls: imageUrlsAsText(raw.image_urls),
+    lora_file: isUploadedFile(raw.lora_file) ? raw.lora_file.data : blankToUndefined(raw.lora_file),
+  });
   if (!parsed.success) throw validationError(issuesToFields(parsed.error.issues));
   const input = parsed.data;
 
@@ -68,6 +75,8 @@ export async function createTune(
     baseBranch = base.branch;
   }
   const branch = input.branch ?? baseBranch ?? defaultBranch(svc);
+  if (isLoraImport(raw, input))
+    return { tune: await importLoraTune(svc, actor, raw, input, branch), created: true };
   const modelType = input.model_type ?? 'lora';
   const storedModelType = modelType === 'checkpoint' ? null : modelType;
   const trainer = trainerFor(svc.engines, branch, storedModelType);
@@ -111,6 +120,10 @@ export async function createTune(
   // Decode and clean every uploaded image before anything is written: a bad file stores nothing.
   const limits = { maxBytes: svc.config.uploadMaxFileBytes, maxPixels: svc.config.imageMaxPixels };
   const images = await intakeAll(sources.buffers, limits);
+  // faceid: no gradient steps; computed now (a problem is a 422 and nothing is stored), ready at creation
+  const prepared = isInstantTrainer(trainer)
+    ? await prepareInstantTune(trainer, images, { branch, modelType: storedModelType }, sources.urls.length)
+    : undefined;
 
   const now = nowIso();
   const tune = await tunesSql.insertTune(svc.db, {
@@ -135,6 +148,7 @@ export async function createTune(
     created_at: now,
     updated_at: now,
   });
+  let ready: Tune | undefined;
   try {
     const rows = [];
     for (const [i, img] of images.entries()) {
@@ -150,12 +164,77 @@ export async function createTune(
       });
     }
     await tunesSql.insertTuneImages(svc.db, rows);
-    await svc.queue.enqueue({ type: JOB_TRAIN, accountId: actor.accountId, subjectId: tune.id });
+    if (prepared) ready = await markTrainedAtCreation(svc, tune, prepared);
+    else await svc.queue.enqueue({ type: JOB_TRAIN, accountId: actor.accountId, subjectId: tune.id });
   } catch (e) {
     await purgeTune(svc, tune.id); // nothing half-stored
     throw e;
   }
+  if (ready) {
+    await tuneReady(svc, ready); // prompts_attributes, waiting prompts, callback
+    return { tune: ready, created: true };
+  }
   return { tune, created: true };
+}
+
+/** A tune from an existing LoRA file (tune-import.ts): checked, stored, and ready at once. */
+async function importLoraTune(
+  svc: Services,
+  actor: Actor,
+  raw: Record<string, unknown>,
+  input: TuneCreateInput,
+  branch: string,
+): Promise<Tune> {
+  const token = input.token ?? 'ohwx';
+  validatePromptsAttributes(svc, input, branch, token);
+  await checkCallback(svc, 'callback', input.callback);
+  for (const [i, p] of (input.prompts_attributes ?? []).entries())
+    for (const f of ['callback', 'input_image_url', 'mask_image_url'] as const)
+      await checkCallback(svc, `prompts_attributes.${i}.${f}`, stringField(p, f));
+  const lora = await takeInLora(svc, raw, input, branch);
+  const now = nowIso();
+  const { lora_file: _file, ...recorded } = input;
+  const tune = await tunesSql.insertTune(svc.db, {
+    account_id: actor.accountId,
+    presentation: actor.presentation,
+    title: input.title,
+    name: input.name,
+    token,
+    branch,
+    model_type: 'lora',
+    base_tune_id: input.base_tune_id ?? null,
+    steps: null,
+    face_crop: null,
+    training_face_correct: null,
+    callback: input.callback ?? null,
+    characteristics: JSON.stringify(input.characteristics ?? {}),
+    args: JSON.stringify({
+      ...recorded,
+      prompts_attributes: input.prompts_attributes ?? [],
+      notes: [],
+      lora_import: lora.record,
+    }),
+    pending_image_urls: '[]',
+    status: 'queued',
+    progress: 0,
+    created_at: now,
+    updated_at: now,
+  });
+  let ready: Tune;
+  try {
+    await svc.blobs.put(tuneWeightsKey(tune.id), lora.data);
+    ready = (await tunesSql.updateTune(svc.db, tune.id, {
+      status: 'trained',
+      progress: 1,
+      trained_at: nowIso(),
+      args: withCkpt(tune.args, tuneWeightsKey(tune.id)),
+    }))!;
+  } catch (e) {
+    await purgeTune(svc, tune.id); // nothing half-stored
+    throw e;
+  }
+  await tuneReady(svc, ready);
+  return ready;
 }
 
 const size = (i: { width: number; height: number }) => ({ width: i.width, height: i.height });

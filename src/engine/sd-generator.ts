@@ -9,6 +9,7 @@ import type {
   GenerationTune,
   Generator,
   GeneratorCapabilities,
+  LoraFileInfo,
   RunOptions,
 } from '../domain/ports.ts';
 import { embedderKey, faceSwapMissing } from '../post/faces/swap.ts';
@@ -19,6 +20,7 @@ import {
   conditioningAvailability,
   unavailableMessage,
 } from './conditioning.ts';
+import { checkLoraOnBase } from './lora-import.ts';
 import { type LoraRef, ModelManager, type ModelManagerStats, type ModelSpec } from './model-manager.ts';
 import { SD_BRANCHES } from './models-dir.ts';
 import { decodeImageFile, decodeMaskFile, encodeImage, type ImageFormat } from './pipeline/images.ts';
@@ -158,6 +160,11 @@ export class SdGenerator implements Generator {
       out.push({ ...file, scale: weight * (req.loraScale ?? 1) });
     }
     return out.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** LoRA import: the file must fit the installed base model of `baseTuneId` (lora-import.ts). */
+  checkLora(data: Buffer, baseTuneId: number | null, field: string): Promise<LoraFileInfo> {
+    return checkLoraOnBase(this.resolver, 'sd15', data, baseTuneId, field);
   }
 
   async generate(req: GenerationRequest, run: RunOptions): Promise<GenerationResult> {

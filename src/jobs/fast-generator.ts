@@ -10,9 +10,11 @@ import type {
   GenerationResult,
   Generator,
   GeneratorCapabilities,
+  LoraFileInfo,
   RunOptions,
 } from '../domain/ports.ts';
-import { throwIfAborted } from '../domain/ports.ts';
+import { LoraRejectedError, throwIfAborted } from '../domain/ports.ts';
+import { checkLoraFile, LoraCheckError } from '../engine/checkpoint/lora-check.ts';
 import { runPostStages } from '../post/index.ts';
 
 /** Prompt fields the mock really applies (to its placeholder images). */
@@ -84,6 +86,19 @@ export class FastMockGenerator implements Generator {
     // The mock honours count, size, seed, color_grading and film_grain; every other parameter is recorded as a
     // note (mock: true).
     return { branches: ['fast'], schedulers: [], controlnets: [], features: [...FAST_FEATURES], mock: true };
+  }
+
+  /**
+   * LoRA import on the mock branch: the file must be a well-formed LoRA (header, format, matrix shapes). With no
+   * model there is no architecture to match, so any base is accepted; the mock never applies the weights.
+   */
+  async checkLora(data: Buffer, _baseTuneId: number | null, field: string): Promise<LoraFileInfo> {
+    try {
+      return checkLoraFile(data, field);
+    } catch (e) {
+      if (e instanceof LoraCheckError) throw new LoraRejectedError(field, e.message);
+      throw e;
+    }
   }
 
   async generate(req: GenerationRequest, opts: RunOptions): Promise<GenerationResult> {

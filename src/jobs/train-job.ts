@@ -2,10 +2,11 @@
 // trainer, mark the tune trained, turn prompts_attributes into prompts and release prompts that were waiting.
 
 import { enqueueTuneCallback } from '../domain/callbacks.ts';
-import { type Actor, JOB_PROMPT, type Services } from '../domain/context.ts';
-import { checkGeneration } from '../domain/generation.ts';
+import type { Services } from '../domain/context.ts';
 import { trainerFor } from '../domain/ports.ts';
-import { failPrompt, insertAndSchedule } from '../domain/prompts.ts';
+import { failPrompt } from '../domain/prompts.ts';
+import { tuneWeightsKey, withCkpt } from '../domain/tune-import.ts';
+import { tuneReady } from '../domain/tune-ready.ts';
 import { nowIso } from '../store/db.ts';
 import * as promptsSql from '../store/prompts.ts';
 import type { Tune } from '../store/schema.ts';
@@ -41,18 +42,6 @@ async function fetchPendingImages(svc: Services, tune: Tune, signal: AbortSignal
   }
   await tunesSql.insertTuneImages(svc.db, rows);
   await tunesSql.updateTune(svc.db, tune.id, { pending_image_urls: '[]' });
-}
-
-/** After training: create prompts from prompts_attributes and run every prompt that waited for this tune. */
-async function releasePrompts(svc: Services, tune: Tune): Promise<void> {
-  const actor: Actor = { accountId: tune.account_id!, presentation: tune.presentation };
-  const args = JSON.parse(tune.args) as { prompts_attributes?: Record<string, unknown>[] };
-  for (const waiting of await promptsSql.listWaitingPrompts(svc.db, tune.id))
-    await svc.queue.enqueue({ type: JOB_PROMPT, accountId: waiting.account_id, subjectId: waiting.id });
-  for (const attrs of args.prompts_attributes ?? []) {
-    const check = checkGeneration(svc.engines, tune.branch, attrs);
-    await insertAndSchedule(svc, actor, tune, attrs, 'notes' in check ? check.notes : []);
-  }
 }
 
 export function trainJob(svc: Services): JobHandler {
@@ -109,16 +98,17 @@ export function trainJob(svc: Services): JobHandler {
           },
         },
       );
-      if (result.weights) await svc.blobs.put(`tunes/${job.subjectId}/weights.safetensors`, result.weights);
+      const weightsKey = tuneWeightsKey(job.subjectId);
+      if (result.weights) await svc.blobs.put(weightsKey, result.weights);
       const trained = await tunesSql.updateTune(svc.db, job.subjectId, {
+        ...(result.weights && { args: withCkpt(tune.args, weightsKey) }),
         status: 'trained',
         trained_at: nowIso(),
         progress: 1,
         phase: null,
       });
       if (!trained) return; // deleted meanwhile
-      await releasePrompts(svc, trained);
-      await enqueueTuneCallback(svc, trained);
+      await tuneReady(svc, trained);
     },
 
     async onFailed(job, message) {

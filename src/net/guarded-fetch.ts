@@ -31,6 +31,8 @@ export interface OutboundInit {
   method?: 'GET' | 'POST';
   headers?: Record<string, string>;
   body?: string | Buffer;
+  /** a response-size cap for this request instead of the policy's (e.g. LoRA files, ATELIER_LORA_MAX_BYTES) */
+  maxBytes?: number;
 }
 
 /** A target the policy refuses: bad scheme, private/loopback/metadata address, … (→ 422 when checked up front). */
@@ -107,9 +109,10 @@ export function guardedFetch(
 export async function guardedFetchWith(
   url: string,
   init: OutboundInit,
-  policy: OutboundPolicy,
+  basePolicy: OutboundPolicy,
   deps: GuardDeps,
 ): Promise<OutboundResponse> {
+  const policy = init.maxBytes ? { ...basePolicy, maxBytes: init.maxBytes } : basePolicy;
   const deadline = Date.now() + policy.timeoutMs;
   let current = parseOutboundUrl(url);
   let method = init.method ?? 'GET';

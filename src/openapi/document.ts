@@ -66,6 +66,8 @@ export function componentSchemas(): Record<string, JsonSchema> {
       'Training images as base64 data URLs (data:image/jpeg;base64,…) or http(s) URLs; multipart sends files ' +
       'as tune[images][] instead. Also accepted at the top level of the body.',
   };
+  // A JSON body names a LoRA to import with lora_url; lora_file is a multipart part.
+  delete out.TuneCreate.properties.lora_file;
   // A JSON body carries files as input_image_base64; the binary parts exist only in multipart.
   out.PromptCreateJson = structuredClone(out.PromptCreate);
   delete out.PromptCreateJson.properties.input_image;
@@ -185,6 +187,11 @@ function requestBody(name: RequestBodyName, schemas: Record<string, JsonSchema>)
     const tune = schemas.TuneCreate;
     const form = bracketFields('tune', tune, true);
     delete form.properties['tune[images][]'];
+    form.properties['tune[lora_file]'] = {
+      type: 'string',
+      format: 'binary',
+      description: '(ext) LoRA .safetensors file to import instead of training (with base_tune_id)',
+    };
     form.properties['tune[images][]'] = {
       type: 'array',
       items: { type: 'string', format: 'binary' },
@@ -268,6 +275,8 @@ function responseContent(spec: ResponseSpec): JsonSchema | undefined {
           { schema: { type: 'string', format: 'binary' } },
         ]),
       );
+    case 'safetensors':
+      return { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } };
     case 'event-stream':
       return {
         'text/event-stream': {

@@ -33,7 +33,7 @@ export interface ResponseSpec {
   schema?: SchemaName;
   list?: boolean;
   /** Non-JSON answers: image bytes, the event stream, the document itself, Prometheus metrics, a plain text. */
-  content?: 'image' | 'event-stream' | 'openapi' | 'prometheus' | 'text';
+  content?: 'image' | 'safetensors' | 'event-stream' | 'openapi' | 'prometheus' | 'text';
 }
 
 export interface Operation {
@@ -139,10 +139,13 @@ export const OPERATIONS: Operation[] = [
     description:
       'Training images come as multipart files (`tune[images][]`), http(s) URLs (`tune[image_urls][]`, downloaded ' +
       'after answering) or base64 data URLs (`images`). Training tunes need 4–20 images, faceid tunes 1–20. The ' +
-      'title is the idempotency key: creating the same title again answers 200 with the existing tune.',
+      'title is the idempotency key: creating the same title again answers 200 with the existing tune. (ext) LoRA ' +
+      'import: instead of images, a LoRA .safetensors file as `tune[lora_file]` (multipart) or `tune[lora_url]`, ' +
+      'with `base_tune_id` naming the base model it was made for; the file is checked (format, and on a real ' +
+      'branch the base model architecture: a 422 says what does not fit) and the tune is trained at once.',
     body: 'TuneCreate',
     responses: {
-      201: tune('Created; training is queued'),
+      201: tune('Created; training is queued (a LoRA import: already trained)'),
       200: tune('A tune with this title already exists: returned unchanged'),
     },
   },
@@ -407,6 +410,16 @@ export const OPERATIONS: Operation[] = [
     summary: 'A training image (signed, expiring URL from a tune; no API key)',
     public: true,
     responses: { 200: { description: 'Image bytes', content: 'image' } },
+  },
+  {
+    method: 'get',
+    path: '/tune-weights/{id}/{expires}/{file}',
+    operationId: 'getTuneWeights',
+    tag: 'images',
+    summary:
+      "(ext) A tune's weights file: the ckpt_url of a trained or imported LoRA tune (signed, expiring URL; no API key)",
+    public: true,
+    responses: { 200: { description: 'The .safetensors file (as an attachment)', content: 'safetensors' } },
   },
 ];
 

@@ -204,3 +204,24 @@ export async function receiver(status: (n: number) => number = () => 200) {
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }
+
+/** A .safetensors file in memory: float32 tensors of the given shapes, filled with `fill(i)` (default 0.01·i). */
+export function safetensorsBytes(
+  tensors: { name: string; shape: number[] }[],
+  fill: (i: number) => number = (i) => 0.01 * (i % 100),
+): Buffer {
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  const parts: Buffer[] = [];
+  for (const t of tensors) {
+    const n = t.shape.reduce((a, d) => a * d, 1);
+    const data = Float32Array.from({ length: n }, (_, i) => fill(i));
+    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + n * 4] };
+    parts.push(Buffer.from(data.buffer));
+    offset += n * 4;
+  }
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  return Buffer.concat([len, json, ...parts]);
+}

@@ -1,6 +1,7 @@
 // Body parsing for the three encodings (API.md §1, CLIENTS.md items 8–14). JSON uses Fastify's parser;
 // form-urlencoded and multipart are read as (name, value) pairs and nested Rails-style by nestFields. Multipart
-// files are buffered under per-file, file-count and whole-body caps; a part over a cap is a 413.
+// files are buffered under per-file, file-count and whole-body caps; a part over a cap is a 413. A LoRA file part
+// (`lora_file`, `tune[lora_file]`) has its own per-file cap, since LoRAs are larger than photos.
 import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../../domain/errors.ts';
@@ -9,9 +10,14 @@ import { globalPlugin } from '../plugin.ts';
 
 export interface BodyLimits {
   maxFileBytes: number;
+  /** per-file cap of a LoRA upload (LORA_FILE_FIELD parts) */
+  maxLoraFileBytes: number;
   maxFiles: number;
   maxBodyBytes: number;
 }
+
+/** A multipart part carrying a LoRA file: `lora_file` or `tune[lora_file]`. */
+export const isLoraFileField = (field: string): boolean => /^(tune\[lora_file\]|lora_file)$/.test(field);
 
 export const bodyPlugin = globalPlugin(async (app: FastifyInstance, limits: BodyLimits) => {
   app.addContentTypeParser(
@@ -29,7 +35,8 @@ export const bodyPlugin = globalPlugin(async (app: FastifyInstance, limits: Body
   await app.register(multipart, {
     throwFileSizeLimit: true,
     limits: {
-      fileSize: limits.maxFileBytes,
+      // the larger of the two per-file caps; readCapped applies the one of each part
+      fileSize: Math.max(limits.maxFileBytes, limits.maxLoraFileBytes),
       files: limits.maxFiles,
       fields: 1000,
       parts: 1100,
@@ -54,7 +61,8 @@ export const bodyPlugin = globalPlugin(async (app: FastifyInstance, limits: Body
     async function readParts() {
       for await (const part of req.parts()) {
         if (part.type === 'file') {
-          const data = await part.toBuffer();
+          const cap = isLoraFileField(part.fieldname) ? limits.maxLoraFileBytes : limits.maxFileBytes;
+          const data = await readCapped(part.file, cap, part.fieldname);
           total += data.length;
           if (total > limits.maxBodyBytes)
             throw new AppError('payload_too_large', 'the request body is too large');
@@ -77,6 +85,17 @@ export const bodyPlugin = globalPlugin(async (app: FastifyInstance, limits: Body
     }
   });
 });
+
+async function readCapped(stream: AsyncIterable<Buffer>, cap: number, field: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of stream) {
+    n += chunk.length;
+    if (n > cap) throw new AppError('payload_too_large', `file ${field} is larger than ${cap} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, n);
+}
 
 function isClientError(e: unknown): boolean {
   const status = (e as { statusCode?: unknown })?.statusCode;

@@ -1,5 +1,5 @@
 // Tune row → Astria tune JSON (API.md §2, CLIENTS.md item 17). Pure: URLs come from the caller's context.
-import type { ImageUrlSigner } from '../../blobs/signed-urls.ts';
+import { type ImageUrlSigner, SAFETENSORS_TYPE } from '../../blobs/signed-urls.ts';
 import type { Tune, TuneImage } from '../../store/schema.ts';
 
 export interface PresentContext {
@@ -15,9 +15,17 @@ function notesOf(args: string | null): string[] {
   return Array.isArray(notes) ? notes.filter((n): n is string => typeof n === 'string') : [];
 }
 
+/** `args.ckpt`: the blob key of the tune's weights file, set when a training or a LoRA import stored one. */
+export function ckptKeyOf(t: Pick<Tune, 'args' | 'status'>): string | null {
+  if (t.status !== 'trained' || !t.args) return null;
+  const key = (JSON.parse(t.args) as { ckpt?: unknown }).ckpt;
+  return typeof key === 'string' ? key : null;
+}
+
 const IMAGE_TYPES: Record<string, string> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
 
 export function presentTune(t: Tune, images: TuneImage[], ctx: PresentContext) {
+  const ckpt = ckptKeyOf(t) ? ctx.signer.url('tune-weights', t.id, SAFETENSORS_TYPE) : null;
   return {
     id: t.id,
     title: t.title,
@@ -35,8 +43,8 @@ export function presentTune(t: Tune, images: TuneImage[], ctx: PresentContext) {
     orig_images: images.map((i) =>
       ctx.signer.url('tune-images', i.id, IMAGE_TYPES[i.format] ?? 'image/jpeg'),
     ),
-    ckpt_url: null,
-    ckpt_urls: [] as string[],
+    ckpt_url: ckpt,
+    ckpt_urls: ckpt ? [ckpt] : [],
     eta: t.eta,
     started_training_at: t.started_training_at,
     trained_at: t.trained_at,

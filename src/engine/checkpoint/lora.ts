@@ -93,73 +93,111 @@ function layer(
   return { component, target, up: file.readFloat32(upKey), down: file.readFloat32(downKey), rank, alpha };
 }
 
-/** kohya / sd-scripts: `lora_unet_*` and `lora_te_*` with `.lora_down.weight`, `.lora_up.weight`, `.alpha`. */
-export function readKohyaLora(file: SafetensorsFile, targets: LoraTargets): LoraLayer[] {
-  const out: LoraLayer[] = [];
-  for (const key of file.names()) {
-    const m = /^lora_(unet|te)_(.+)\.lora_down\.weight$/.exec(key);
-    if (!m) continue;
-    const component: LoraComponent = m[1] === 'unet' ? 'unet' : 'text_encoder';
-    const base = key.slice(0, -'.lora_down.weight'.length);
-    out.push(
-      layer(
-        file,
-        component,
-        targets[component].fromUnderscored(m[2]),
-        `${base}.lora_up.weight`,
-        key,
-        `${base}.alpha`,
-      ),
-    );
+/**
+ * One LoRA layer as a file names it: the component, the module path (kohya: underscored, e.g.
+ * `down_blocks_0_attentions_0_proj_in`; diffusers/PEFT: dotted) and the keys of its matrices.
+ */
+export interface LoraModuleKeys {
+  component: LoraComponent;
+  module: string;
+  naming: 'underscored' | 'dotted';
+  down: string;
+  up: string;
+  /** where the file's alpha would be (it may be absent); null: the format has none */
+  alpha: string | null;
+}
+
+/** Every layer of a LoRA file of `format`, from its tensor names (no data is read). */
+export function loraModuleKeys(names: string[], format: LoraFormat): LoraModuleKeys[] {
+  const out: LoraModuleKeys[] = [];
+  for (const key of names) {
+    if (format === 'kohya') {
+      // kohya / sd-scripts: `lora_unet_*` and `lora_te_*` with `.lora_down.weight`, `.lora_up.weight`, `.alpha`
+      const m = /^lora_(unet|te)_(.+)\.lora_down\.weight$/.exec(key);
+      if (!m) continue;
+      const base = key.slice(0, -'.lora_down.weight'.length);
+      out.push({
+        component: m[1] === 'unet' ? 'unet' : 'text_encoder',
+        module: m[2],
+        naming: 'underscored',
+        down: key,
+        up: `${base}.lora_up.weight`,
+        alpha: `${base}.alpha`,
+      });
+    } else if (format === 'peft') {
+      // PEFT (current diffusers): `<unet|text_encoder>.<path>.lora_A.weight` = down, `lora_B.weight` = up
+      const m = /^(unet|text_encoder)\.(.+)\.lora_A(?:\.default)?\.weight$/.exec(key);
+      if (!m) continue;
+      out.push({
+        component: m[1] as LoraComponent,
+        module: m[2],
+        naming: 'dotted',
+        down: key,
+        up: key.replace('.lora_A', '.lora_B'),
+        alpha: `${m[1]}.${m[2]}.alpha`,
+      });
+    } else {
+      // diffusers' pre-PEFT format: `unet.<path>.lora.down.weight`, `text_encoder.<path>.lora_linear_layer.down.weight`
+      const m = /^(unet|text_encoder)\.(.+)\.(lora|lora_linear_layer)\.down\.weight$/.exec(key);
+      if (!m) continue;
+      out.push({
+        component: m[1] as LoraComponent,
+        module: m[2],
+        naming: 'dotted',
+        down: key,
+        up: key.replace(/\.down\.weight$/, '.up.weight'),
+        alpha: null,
+      });
+    }
   }
   return out;
+}
+
+/** The base model weight a LoRA layer adds to, or undefined when the base model has no such layer. */
+export function loraTarget(k: LoraModuleKeys, targets: LoraTargets): string | undefined {
+  const index = targets[k.component];
+  return k.naming === 'underscored' ? index.fromUnderscored(k.module) : index.fromModulePath(k.module);
+}
+
+function readLayers(file: SafetensorsFile, targets: LoraTargets, format: LoraFormat): LoraLayer[] {
+  return loraModuleKeys(file.names(), format).map((k) =>
+    layer(file, k.component, loraTarget(k, targets), k.up, k.down, k.alpha),
+  );
+}
+
+/** kohya / sd-scripts: `lora_unet_*` and `lora_te_*` with `.lora_down.weight`, `.lora_up.weight`, `.alpha`. */
+export function readKohyaLora(file: SafetensorsFile, targets: LoraTargets): LoraLayer[] {
+  return readLayers(file, targets, 'kohya');
 }
 
 /** diffusers' pre-PEFT format: `unet.<path>.lora.down.weight`, `text_encoder.<path>.lora_linear_layer.down.weight`. */
 export function readDiffusersLora(file: SafetensorsFile, targets: LoraTargets): LoraLayer[] {
-  const out: LoraLayer[] = [];
-  for (const key of file.names()) {
-    const m = /^(unet|text_encoder)\.(.+)\.(lora|lora_linear_layer)\.down\.weight$/.exec(key);
-    if (!m) continue;
-    const component = m[1] as LoraComponent;
-    const up = key.replace(/\.down\.weight$/, '.up.weight');
-    out.push(layer(file, component, targets[component].fromModulePath(m[2]), up, key, null));
-  }
-  return out;
+  return readLayers(file, targets, 'diffusers');
 }
 
 /** PEFT (current diffusers): `<unet|text_encoder>.<path>.lora_A.weight` = down, `lora_B.weight` = up. */
 export function readPeftLora(file: SafetensorsFile, targets: LoraTargets): LoraLayer[] {
-  const out: LoraLayer[] = [];
-  for (const key of file.names()) {
-    const m = /^(unet|text_encoder)\.(.+)\.lora_A(?:\.default)?\.weight$/.exec(key);
-    if (!m) continue;
-    const component = m[1] as LoraComponent;
-    const up = key.replace('.lora_A', '.lora_B');
-    out.push(
-      layer(file, component, targets[component].fromModulePath(m[2]), up, key, `${m[1]}.${m[2]}.alpha`),
-    );
-  }
-  return out;
+  return readLayers(file, targets, 'peft');
 }
 
-export function detectLoraFormat(file: SafetensorsFile): LoraFormat {
-  const names = file.names();
+/** The format of a LoRA file from its tensor names, or null when it is not a LoRA in a supported format. */
+export function loraFormatOf(names: string[]): LoraFormat | null {
   if (names.some((k) => /^lora_(unet|te)_.+\.lora_down\.weight$/.test(k))) return 'kohya';
   if (names.some((k) => /\.lora_A(\.default)?\.weight$/.test(k))) return 'peft';
   if (names.some((k) => /\.(lora|lora_linear_layer)\.down\.weight$/.test(k))) return 'diffusers';
-  throw new LoraFormatError(`${file.path}: not a LoRA file in kohya, diffusers or PEFT format`);
+  return null;
+}
+
+export function detectLoraFormat(file: SafetensorsFile): LoraFormat {
+  const format = loraFormatOf(file.names());
+  if (!format) throw new LoraFormatError(`${file.path}: not a LoRA file in kohya, diffusers or PEFT format`);
+  return format;
 }
 
 /** Reads any supported LoRA file; fails when it has no layers or a layer targets nothing in the base model. */
 export function readLora(file: SafetensorsFile, targets: LoraTargets): LoraWeights {
   const format = detectLoraFormat(file);
-  const layers =
-    format === 'kohya'
-      ? readKohyaLora(file, targets)
-      : format === 'peft'
-        ? readPeftLora(file, targets)
-        : readDiffusersLora(file, targets);
+  const layers = readLayers(file, targets, format);
   if (!layers.length) throw new SafetensorsError(file.path, 'LoRA file has no layers');
   return { format, layers };
 }

@@ -94,6 +94,36 @@ export function parseHeader(
   return { tensors, metadata };
 }
 
+/** The header length from the file's first 8 bytes, checked against the size limit and the file size. */
+function headerLength(path: string, first8: Uint8Array, fileSize: number): number {
+  const n = Buffer.from(first8.buffer, first8.byteOffset, 8).readBigUInt64LE(0);
+  if (n > BigInt(MAX_HEADER_BYTES))
+    throw new SafetensorsError(path, `header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+  if (8n + n > BigInt(fileSize))
+    throw new SafetensorsError(
+      path,
+      `header length ${n} goes beyond the end of the file (${fileSize} bytes)`,
+    );
+  return Number(n);
+}
+
+/**
+ * Parses and validates the header of a whole safetensors file held in memory (an upload being checked); `label`
+ * names it in errors. Tensor offsets are absolute positions in `data`.
+ */
+export function parseSafetensorsBuffer(
+  label: string,
+  data: Uint8Array,
+): { tensors: Map<string, TensorInfo>; metadata: Record<string, string> } {
+  if (data.byteLength < 8)
+    throw new SafetensorsError(
+      label,
+      `truncated: ${data.byteLength} bytes, less than the 8-byte header size`,
+    );
+  const n = headerLength(label, data.subarray(0, 8), data.byteLength);
+  return parseHeader(label, data.subarray(8, 8 + n), data.byteLength);
+}
+
 export class SafetensorsFile {
   readonly tensors: Map<string, TensorInfo>;
   readonly metadata: Record<string, string>;
@@ -127,17 +157,7 @@ export class SafetensorsFile {
         throw new SafetensorsError(path, `truncated: ${st.size} bytes, less than the 8-byte header size`);
       const lenBuf = Buffer.alloc(8);
       readFully(fd, lenBuf, 0);
-      const n = lenBuf.readBigUInt64LE(0);
-      if (n > BigInt(MAX_HEADER_BYTES)) {
-        throw new SafetensorsError(path, `header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
-      }
-      if (8n + n > BigInt(st.size)) {
-        throw new SafetensorsError(
-          path,
-          `header length ${n} goes beyond the end of the file (${st.size} bytes)`,
-        );
-      }
-      const header = new Uint8Array(Number(n));
+      const header = new Uint8Array(headerLength(path, lenBuf, st.size));
       readFully(fd, header, 8);
       return new SafetensorsFile(path, fd, st.size, st.mtimeMs, header);
     } catch (e) {
