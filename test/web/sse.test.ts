@@ -64,6 +64,8 @@ test('progress from flat, wrapped and nested event shapes', () => {
   assert.equal(parseProgress(ev({ queue_position: 3 }, 'queued'))?.queuePosition, 3);
   assert.equal(parseProgress({ event: 'message', data: 'not json' }), null);
   assert.equal(describeProgress({ status: 'queued', queuePosition: 3 }), 'Queued (position 3)');
+  assert.equal(describeProgress({ status: 'queued', queuePosition: 3, progress: 0 }), 'Queued (position 3)');
+  assert.equal(describeProgress({ status: 'queued', progress: 0 }), 'Queued');
   assert.equal(
     describeProgress({ status: 'processing', step: 5, steps: 20, phase: 'denoise' }),
     'Processing · step 5 of 20 · denoise',

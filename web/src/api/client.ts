@@ -1,7 +1,7 @@
 // The dashboard's only way to reach the server: the public HTTP API of API.md, called with the signed-in key.
 // The page has no privileged access — it sees exactly what the key's account sees.
 import { readEventStream, type SseEvent } from './sse.ts';
-import type { Prompt, Tune } from './types.ts';
+import type { ConditioningStatus, Prompt, Tune } from './types.ts';
 
 export class ApiError extends Error {
   constructor(
@@ -90,6 +90,12 @@ export class AtelierClient {
   }
   cancelPrompt(id: number): Promise<unknown> {
     return this.request('POST', `/prompts/${id}/cancel`);
+  }
+
+  /** Which `controlnet` types this server can run, and what to install for the others (ext). */
+  async conditioning(): Promise<ConditioningStatus[]> {
+    const body = await this.request<{ conditioning?: ConditioningStatus[] }>('GET', '/conditioning');
+    return Array.isArray(body.conditioning) ? body.conditioning : [];
   }
 
   /**

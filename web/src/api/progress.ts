@@ -71,7 +71,8 @@ export function describeProgress(u: ProgressUpdate): string {
     parts.push(`Queued (position ${u.queuePosition})`);
   else if (u.status) parts.push(u.status.charAt(0).toUpperCase() + u.status.slice(1));
   if (u.step !== undefined && u.steps !== undefined) parts.push(`step ${u.step} of ${u.steps}`);
-  else if (u.progress !== undefined) parts.push(`${Math.round(u.progress * 100)}%`);
+  // Nothing has started while queued: "0%" would only be noise next to the position.
+  else if (u.progress !== undefined && u.status !== 'queued') parts.push(`${Math.round(u.progress * 100)}%`);
   if (u.phase) parts.push(u.phase);
   return parts.join(' · ');
 }

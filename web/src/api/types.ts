@@ -21,6 +21,18 @@ export interface Tune {
   url: string;
 }
 
+/** One `controlnet` type's status on this server (`GET /conditioning`, ext). */
+export interface ConditioningStatus {
+  type: string;
+  kind: string;
+  available: boolean;
+  preprocessor: string;
+  /** why it is unavailable */
+  reason?: string;
+  /** what the operator must install for it */
+  install?: string;
+}
+
 /** `images` is `[{id, url}]`, or plain URL strings for keys in astria-compat mode (API.md §3). */
 export type PromptImage = { id: number; url: string } | string;
 
@@ -38,6 +50,8 @@ export interface Prompt {
   h: number | null;
   status?: PromptStatus;
   progress?: number | null;
+  /** (ext) place in the job queue while queued, 1 = next */
+  queue_position?: number | null;
   user_error: string | null;
   images: PromptImage[];
   created_at: string;

@@ -8,6 +8,7 @@ import { buildFormModel } from '../schema/form-model.ts';
 import { loadSchema } from '../schema/load.ts';
 import { takeReuse } from '../session.ts';
 import { formatBytes, sniffFile } from '../upload/checks.ts';
+import { showConditioning } from './conditioning.ts';
 import { createFieldControl, type FieldControl } from './field-control.ts';
 import { createMaskPainter } from './mask-painter.ts';
 import { errorMessage, labelled } from './widgets.ts';
@@ -17,7 +18,12 @@ const OPEN_GROUPS = new Set(['basics', 'sampling']);
 
 export async function renderPromptForm(main: HTMLElement, ctx: AppContext, tuneId?: number): Promise<void> {
   main.append(h('h1', {}, 'New prompt'));
-  const [schema, tunes] = await Promise.all([loadSchema('prompt'), ctx.client.listTunes({ limit: 120 })]);
+  const [schema, tunes, conditioning] = await Promise.all([
+    loadSchema('prompt'),
+    ctx.client.listTunes({ limit: 120 }),
+    // A server without the route (older) or failing it: the picker simply shows every type, as the schema does.
+    ctx.client.conditioning().catch(() => []),
+  ]);
   const reuse = takeReuse();
   const chosenTune = tuneId ?? (typeof reuse?.tune_id === 'number' ? reuse.tune_id : undefined);
 
@@ -56,6 +62,8 @@ export async function renderPromptForm(main: HTMLElement, ctx: AppContext, tuneI
       body,
     );
   });
+  const controlnet = controls.get('controlnet');
+  if (controlnet) showConditioning(controlnet, conditioning);
   if (reuse) for (const [name, value] of Object.entries(reuse)) controls.get(name)?.write(value);
 
   const submit = h('button', { type: 'submit' }, 'Generate');
