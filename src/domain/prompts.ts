@@ -143,15 +143,29 @@ export async function loadOwnPrompt(
 ): Promise<Prompt> {
   const p = await promptsSql.findOwnPrompt(svc.db, actor.accountId, id);
   if (!p) throw notFound('Prompt not found');
-  if (
-    tuneId !== undefined &&
-    p.tune_id !== tuneId &&
-    !parseTuneTags(p.text).some((t) => t.tuneId === tuneId)
-  ) {
-    const tune = await tunesSql.findVisibleTune(svc.db, actor.accountId, p.tune_id);
-    if (tune?.base_tune_id !== tuneId) throw notFound('Prompt not found');
-  }
+  await checkPromptUnderTune(svc, actor, p, tuneId);
   return p;
+}
+
+/** loadOwnPrompt with the prompt's images, read in one query (the GETs clients poll). */
+export async function loadOwnPromptWithImages(
+  svc: Services,
+  actor: Actor,
+  id: number,
+  tuneId?: number,
+): Promise<promptsSql.PromptWithImages> {
+  const found = await promptsSql.findOwnPromptWithImages(svc.db, actor.accountId, id);
+  if (!found) throw notFound('Prompt not found');
+  await checkPromptUnderTune(svc, actor, found.prompt, tuneId);
+  return found;
+}
+
+/** Under /tunes/:tune_id/prompts/:id the prompt must belong to that tune (its own, a tagged one, or its base). */
+async function checkPromptUnderTune(svc: Services, actor: Actor, p: Prompt, tuneId?: number) {
+  if (tuneId === undefined || p.tune_id === tuneId || parseTuneTags(p.text).some((t) => t.tuneId === tuneId))
+    return;
+  const tune = await tunesSql.findVisibleTune(svc.db, actor.accountId, p.tune_id);
+  if (tune?.base_tune_id !== tuneId) throw notFound('Prompt not found');
 }
 
 export async function cancelPrompt(svc: Services, actor: Actor, id: number): Promise<Prompt> {

@@ -1,5 +1,6 @@
 // Prompts and their generated images, always scoped by account.
 import { sql } from 'kysely';
+import { param, runCached } from './compiled-queries.ts';
 import { type Db, nowIso } from './db.ts';
 import { type Page, paginate } from './pagination.ts';
 import type { Image, NewPrompt, Prompt, PromptPatch } from './schema.ts';
@@ -15,6 +16,94 @@ export async function findOwnPrompt(db: Db, accountId: number, id: number): Prom
     .where('id', '=', id)
     .where('account_id', '=', accountId)
     .executeTakeFirst();
+}
+
+export interface PromptWithImages {
+  prompt: Prompt;
+  /** by position */
+  images: Image[];
+}
+
+/** The image columns of a prompt ⟕ images row, prefixed so they do not collide with the prompt's. */
+const IMAGE_COLUMNS = [
+  'i.id as image_id',
+  'i.prompt_id as image_prompt_id',
+  'i.account_id as image_account_id',
+  'i.position as image_position',
+  'i.blob_key as image_blob_key',
+  'i.content_type as image_content_type',
+  'i.width as image_width',
+  'i.height as image_height',
+  'i.created_at as image_created_at',
+] as const;
+
+type JoinedRow = Prompt & {
+  image_id: number | null;
+  image_prompt_id: number | null;
+  image_account_id: number | null;
+  image_position: number | null;
+  image_blob_key: string | null;
+  image_content_type: string | null;
+  image_width: number | null;
+  image_height: number | null;
+  image_created_at: string | null;
+};
+
+/** Rows of prompts left-joined with their images (ordered by prompt, then position) → one entry per prompt. */
+function groupJoined(rows: JoinedRow[]): PromptWithImages[] {
+  const out: PromptWithImages[] = [];
+  for (const row of rows) {
+    const {
+      image_id,
+      image_prompt_id,
+      image_account_id,
+      image_position,
+      image_blob_key,
+      image_content_type,
+      image_width,
+      image_height,
+      image_created_at,
+      ...prompt
+    } = row;
+    let last = out[out.length - 1];
+    if (last?.prompt.id !== prompt.id) out.push((last = { prompt, images: [] }));
+    if (image_id !== null)
+      last.images.push({
+        id: image_id,
+        prompt_id: image_prompt_id as number,
+        account_id: image_account_id as number,
+        position: image_position as number,
+        blob_key: image_blob_key as string,
+        content_type: image_content_type as string,
+        width: image_width as number,
+        height: image_height as number,
+        created_at: image_created_at as string,
+      });
+  }
+  return out;
+}
+
+/** One of the account's prompts with its images, in one query (the prompt GET clients poll). */
+export async function findOwnPromptWithImages(
+  db: Db,
+  accountId: number,
+  id: number,
+): Promise<PromptWithImages | undefined> {
+  const rows = await runCached(
+    db,
+    'own-prompt-with-images',
+    (d) =>
+      d
+        .selectFrom('prompts as p')
+        .leftJoin('images as i', 'i.prompt_id', 'p.id')
+        .selectAll('p')
+        .select(IMAGE_COLUMNS)
+        .where('p.id', '=', param<number>(0))
+        .where('p.account_id', '=', param<number>(1))
+        .orderBy('i.position'),
+    [id, accountId],
+  );
+  return groupJoined(rows as JoinedRow[])[0];
 }
 
 export async function getPrompt(db: Db, id: number): Promise<Prompt | undefined> {
@@ -34,12 +123,7 @@ export interface PromptFilters {
   liked?: boolean;
 }
 
-export async function listPrompts(
-  db: Db,
-  accountId: number,
-  page: Page,
-  f: PromptFilters = {},
-): Promise<Prompt[]> {
+function promptsPage(db: Db, accountId: number, page: Page, f: PromptFilters) {
   let q = db.selectFrom('prompts').selectAll().where('account_id', '=', accountId);
   if (f.tuneId !== undefined) q = q.where('tune_id', '=', f.tuneId);
   if (f.text) q = q.where(containsText('text', f.text));
@@ -47,7 +131,25 @@ export async function listPrompts(
     const likedIds = sql`(select prompt_id from prompt_likes where account_id = ${accountId})`;
     q = q.where(f.liked ? sql<boolean>`id in ${likedIds}` : sql<boolean>`id not in ${likedIds}`);
   }
-  return paginate(q, 'id', page).execute();
+  return paginate(q, 'id', page);
+}
+
+/** A page of the account's prompts (newest first) with their images, in one query. */
+export async function listPromptsWithImages(
+  db: Db,
+  accountId: number,
+  page: Page,
+  f: PromptFilters = {},
+): Promise<PromptWithImages[]> {
+  const rows = await db
+    .selectFrom(promptsPage(db, accountId, page, f).as('p'))
+    .leftJoin('images as i', 'i.prompt_id', 'p.id')
+    .selectAll('p')
+    .select(IMAGE_COLUMNS)
+    .orderBy('p.id', 'desc')
+    .orderBy('i.position')
+    .execute();
+  return groupJoined(rows as JoinedRow[]);
 }
 
 export async function listPromptIdsOfTune(db: Db, tuneId: number): Promise<number[]> {
