@@ -206,7 +206,8 @@ export class ModelManager {
   /**
    * The model with these LoRAs merged plus the ControlNet at `controlnetPath` and a UNet compiled with residual
    * inputs (carrying the same LoRA merge), loading (or reusing) them; release the lease when the generation ends.
-   * A ControlNet that does not fit the base model's UNet is refused before any session opens.
+   * A file that is not a ControlNet is refused before anything loads; one that does not fit the base model's
+   * UNet is refused with nothing of it left open.
    */
   async acquireControlled(
     spec: ModelSpec,
@@ -226,6 +227,7 @@ export class ModelManager {
     const lease = await this.lease(`${variantKey(spec, active)}+control:${id}`, () =>
       this.openControlled(spec, active, controlnetPath, bytes),
     );
+    // the `+control:` key holds only what openControlled built
     return lease as ModelLease<ControlledSdModel>;
   }
 
