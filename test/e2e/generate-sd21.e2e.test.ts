@@ -5,12 +5,15 @@
 // image, so the model's prediction type reaches the sampler.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
-import { runModelsCommand, storeModelResolver } from '../../src/cli/models.ts';
+import { type CatalogModel, runModelsCommand, storeModelResolver } from '../../src/cli/models.ts';
 import { installedEngines } from '../../src/cli/runtime.ts';
 import { readManifest } from '../../src/engine/models-dir.ts';
 import type { ModelResolver } from '../../src/engine/sd-generator.ts';
@@ -140,4 +143,71 @@ test('sd21 prompts generate: seeded, sized, and the v_prediction config changes 
   assert.ok((await meanAbsDiff(a, eps)) > 0.5, 'epsilon vs v_prediction of the same weights differ');
   // guidance off (SD-Turbo's way: cfg_scale <= 1) runs too
   await generate(V_TUNE, { seed: 4, cfg_scale: 1, steps: 1 });
+});
+
+/** every file under `dir`, relative, with / separators */
+function filesOf(dir: string, rel = ''): string[] {
+  return readdirSync(join(dir, rel)).flatMap((n) => {
+    const r = rel ? `${rel}/${n}` : n;
+    return statSync(join(dir, r)).isDirectory() ? filesOf(dir, r) : [r];
+  });
+}
+
+test('a pulled SD-Turbo-like catalog model (branch sd21) generates with its catalog defaults (euler_a, 1 step)', async () => {
+  // a loopback hub serving the tiny SD 2.x folder with git-blob-sha1 ETags, as Hugging Face does for small files
+  const src = join(models, 'tiny-sd2-eps');
+  const server = createServer((req, res) => {
+    const rel = decodeURIComponent((req.url ?? '').replace(/^\/resolve\//, ''));
+    const files = filesOf(src);
+    if (!files.includes(rel)) return void res.writeHead(404).end();
+    const body = readFileSync(join(src, rel));
+    const sha1 = createHash('sha1').update(`blob ${body.length}\0`).update(body).digest('hex');
+    res.writeHead(200, { etag: `"${sha1}"`, 'content-length': String(body.length) }).end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const catalog: CatalogModel[] = [
+    {
+      name: 'turbo-tiny',
+      title: 'Tiny SD-Turbo',
+      branch: 'sd21',
+      defaultSampler: 'euler_a',
+      defaultSteps: 1,
+      files: filesOf(src).map((p) => ({ path: p, url: `${base}/resolve/${p}`, size: null, sha256: null })),
+    },
+  ];
+  try {
+    const lines: string[] = [];
+    const rc = await runModelsCommand(['pull', 'turbo-tiny', '--tune-id', '690323'], h.config, {
+      catalog,
+      out: (l) => lines.push(l),
+      progress: () => {},
+    });
+    assert.equal(rc, 0, lines.join('\n'));
+    assert.match(
+      lines.join('\n'),
+      /tokenizer\/special_tokens_map\.json: git-blob-sha1 from the server's ETag verified/,
+    );
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+  const res = await h.req({
+    method: 'POST',
+    url: '/tunes/690323/prompts',
+    payload: { prompt: { text: 'a cat', w: 64, h: 64, num_images: 1, cfg_scale: 1, seed: 1 } },
+  });
+  assert.equal(res.statusCode, 201, res.body);
+  const url = `/prompts/${res.json().id}`;
+  const p = await waitFor(
+    async () => {
+      const r = (await h.req({ method: 'GET', url })).json();
+      return ['completed', 'failed', 'cancelled'].includes(r.status) ? r : null;
+    },
+    `prompt ${url} finished`,
+    300_000,
+  );
+  assert.equal(p.status, 'completed', JSON.stringify(p));
+  assert.equal(p.steps, 1);
+  assert.equal(p.scheduler, 'euler_a');
 });
