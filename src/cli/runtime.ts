@@ -124,6 +124,9 @@ export async function installedEngines(
           workDir: join(config.dataDir, 'training'),
         }),
       );
+      // faceid tunes: identity embeddings computed at creation (422 naming what to install when missing)
+      const { FaceIdTrainer } = await import('../train/faceid.ts');
+      engines.trainers.push(new FaceIdTrainer({ modelsDir: modelsRoot(config.dataDir) }));
     }
   } catch (err) {
     log.error({ err }, 'installed models could not be loaded; serving branch=fast only');

@@ -5,6 +5,7 @@
 // Post-processing runs here too, while the model lease is held: hires_fix and inpaint_faces need the prompt's
 // loaded model (img2img), and ESRGAN is as blocking as the UNet.
 
+import { statSync } from 'node:fs';
 import type { EsrganVariant } from '../post/esrgan/models.ts';
 import type { FaceEmbedder } from '../post/faces/embedding.ts';
 import type { FaceDetectorLike } from '../post/faces/inpaint.ts';
@@ -17,6 +18,7 @@ import type { LoadOptions } from './load.ts';
 import type { LoraRef, ModelManager, ModelManagerStats, ModelSpec } from './model-manager.ts';
 import { type ControlRequest, generateWithControl } from './pipeline/controlnet.ts';
 import { cropCentre, imageBytes } from './pipeline/images.ts';
+import { type AdapterRequest, generateWithAdapter } from './pipeline/ip-adapter.ts';
 import { runPipeline } from './pipeline/registry.ts';
 import type { GenerateOptions, PipelineOutput } from './pipeline/types.ts';
 
@@ -30,6 +32,8 @@ export interface RunRequest {
   options: Omit<GenerateOptions, 'signal' | 'onProgress' | 'conditioning'>;
   /** ControlNet conditioning (generateWithControl instead of the task's plain pipeline) */
   control?: ControlRequest;
+  /** IP-Adapter / FaceID conditioning (generateWithAdapter instead of the task's plain pipeline) */
+  adapter?: AdapterRequest;
   /** centre-crop the decoded images to this size before post-processing (canvas larger than the request) */
   crop?: { width: number; height: number };
   /** post stages to run on every image after decoding */
@@ -85,9 +89,9 @@ export function srVariantFromEnv(env: NodeJS.ProcessEnv = process.env): EsrganVa
 export class PostResources {
   private sr?: PostStage & { dispose(): Promise<void> };
   private faces?: Promise<FaceDetectorLike>;
-  private restorers = new Map<string, Promise<FaceRestorer>>();
-  private swappers = new Map<string, Promise<FaceSwapper>>();
-  private embedders = new Map<string, Promise<FaceEmbedder>>();
+  private restorers: OpenedNets<FaceRestorer> = new Map();
+  private swappers: OpenedNets<FaceSwapper> = new Map();
+  private embedders: OpenedNets<FaceEmbedder> = new Map();
 
   constructor(private readonly opts: { cacheDir?: string; srVariant?: EsrganVariant } = {}) {}
 
@@ -107,26 +111,24 @@ export class PostResources {
     return this.faces;
   }
 
-  /** The restoration network installed under `modelsDir` (opened once), or undefined when there is none. */
+  /** The restoration network installed under `modelsDir`, or undefined when there is none. */
   async faceRestorer(modelsDir: string | undefined): Promise<FaceRestorer | undefined> {
     const m = await import('../post/faces/restore.ts');
     if (!modelsDir || !m.isFaceRestoreInstalled(modelsDir)) return undefined;
-    return opened(this.restorers, modelsDir, () => m.openFaceRestorer(modelsDir));
+    return opened(this.restorers, m.restoreModelPath(modelsDir), () => m.openFaceRestorer(modelsDir));
   }
 
-  /** The swap network under `modelsDir` (opened once); throws naming what to install when it is missing. */
-  faceSwapper(modelsDir: string): Promise<FaceSwapper> {
-    return opened(this.swappers, modelsDir, async () =>
-      (await import('../post/faces/swap.ts')).openFaceSwapper(modelsDir),
-    );
+  /** The swap network under `modelsDir`; throws naming what to install when it is missing. */
+  async faceSwapper(modelsDir: string): Promise<FaceSwapper> {
+    const m = await import('../post/faces/swap.ts');
+    return opened(this.swappers, m.swapModelPath(modelsDir), () => m.openFaceSwapper(modelsDir));
   }
 
-  /** The face embedding network under `modelsDir` (opened once); throws naming what to install when it is missing. */
-  faceEmbedder(modelsDir: string): Promise<FaceEmbedder> {
-    return opened(this.embedders, modelsDir, async () => {
-      const { openFaceEmbedder } = await import('../post/faces/embedding.ts');
-      return openFaceEmbedder(modelsDir); // its default detector is the shared one faceDetector() returns
-    });
+  /** The face embedding network under `modelsDir`; throws naming what to install when it is missing. */
+  async faceEmbedder(modelsDir: string): Promise<FaceEmbedder> {
+    const m = await import('../post/faces/embedding.ts');
+    // its default detector is the shared one faceDetector() returns
+    return opened(this.embedders, m.arcfacePath(modelsDir), () => m.openFaceEmbedder(modelsDir));
   }
 
   async dispose(): Promise<void> {
@@ -136,20 +138,40 @@ export class PostResources {
     for (const m of [this.restorers, this.swappers, this.embedders]) {
       const open = [...m.values()];
       m.clear();
-      for (const r of open) await r.then((x) => x.dispose()).catch(() => undefined);
+      for (const r of open) await r.net.then((x) => x.dispose()).catch(() => undefined);
     }
   }
 }
 
-/** One network per key, opened on first use; a failed open is forgotten, so the next prompt retries. */
-function opened<T>(cache: Map<string, Promise<T>>, key: string, open: () => Promise<T>): Promise<T> {
-  let r = cache.get(key);
-  if (!r) {
-    r = open();
-    cache.set(key, r);
-    r.catch(() => cache.delete(key));
+/** Operator networks by file, with the file's size and mtime when opened. */
+type OpenedNets<T> = Map<string, { stamp: string; net: Promise<T> }>;
+
+/**
+ * The network in `file`, opened on first use and kept; reopened when the file was replaced (size or mtime
+ * changed: the old session is disposed), so an operator can swap weights without a restart. A failed open is
+ * forgotten, so the next prompt retries.
+ */
+function opened<T extends { dispose(): Promise<void> }>(
+  cache: OpenedNets<T>,
+  file: string,
+  open: () => Promise<T>,
+): Promise<T> {
+  let stamp = 'missing';
+  try {
+    const st = statSync(file);
+    stamp = `${st.size}:${st.mtimeMs}`;
+  } catch {
+    // open() says what to install
   }
-  return r;
+  const hit = cache.get(file);
+  if (hit && hit.stamp === stamp) return hit.net;
+  hit?.net.then((x) => x.dispose()).catch(() => undefined);
+  const net = open();
+  cache.set(file, { stamp, net });
+  net.catch(() => {
+    if (cache.get(file)?.net === net) cache.delete(file);
+  });
+  return net;
 }
 
 /** The tune's identity for face_swap: the cached one, or the mean over its training images' largest faces. */
@@ -201,7 +223,16 @@ export async function runOnModels(
     const out: PipelineOutput =
       control && controlled
         ? await generateWithControl(controlled.model, control, opts, { session: ctx.load?.session })
-        : await runPipeline(lease.model, opts);
+        : req.adapter
+          ? await generateWithAdapter(
+              lease.model,
+              req.spec.path,
+              req.adapter,
+              opts,
+              ctx.load ?? {},
+              req.loras.length ? models.loraWeights(req.spec, req.loras) : undefined,
+            )
+          : await runPipeline(lease.model, opts);
     const { width: fullW, height: fullH } = req.options;
     const crop = req.crop ?? { width: fullW, height: fullH };
     let rgb = Array.from({ length: req.options.numImages }, (_, i) =>

@@ -14,6 +14,7 @@ import type {
 } from '../domain/ports.ts';
 import { embedderKey, faceSwapMissing } from '../post/faces/swap.ts';
 import { isSuperResolutionInstalled } from '../post/index.ts';
+import { adapterRequestOf, faceIdTags } from './adapter-request.ts';
 import {
   availableControlnets,
   type ConditioningStatus,
@@ -148,7 +149,9 @@ export class SdGenerator implements Generator {
    */
   async lorasOf(req: GenerationRequest): Promise<LoraRef[]> {
     const wanted = new Map<number, number>();
-    for (const l of req.loras) wanted.set(l.tuneId, (wanted.get(l.tuneId) ?? 0) + l.weight);
+    const faceIds = faceIdTags(req); // <faceid:ID:w> tags select the FaceID adapter, not LoRAs
+    for (const l of req.loras)
+      if (!faceIds.has(l.tuneId)) wanted.set(l.tuneId, (wanted.get(l.tuneId) ?? 0) + l.weight);
     if (req.tune.modelType === 'lora' && !wanted.has(req.tune.id)) wanted.set(req.tune.id, 1);
     const out: LoraRef[] = [];
     for (const [tuneId, weight] of wanted) {
@@ -175,6 +178,9 @@ export class SdGenerator implements Generator {
     const control = this.controlOf(req);
     const spec = await this.resolver.baseModel(req.tune);
     const loras = await this.lorasOf(req);
+    const adapter = await adapterRequestOf(req, this.controlStatus(), this.opts.modelsDir, (id) =>
+      this.resolver.loraFile(id),
+    );
     const { width, height } = canvasSize(req.width, req.height);
     const initImage = req.inputImage ? await decodeImageFile(req.inputImage, width, height) : undefined;
     const mask = req.maskImage ? await decodeMaskFile(req.maskImage, width, height) : undefined;
@@ -193,6 +199,7 @@ export class SdGenerator implements Generator {
         spec,
         loras,
         control,
+        adapter,
         crop: { width: req.width, height: req.height },
         post: wantsPost(post) ? post : undefined,
         modelsDir: this.opts.modelsDir,
@@ -265,6 +272,7 @@ export class SdGenerator implements Generator {
     if (!req.controlnet) return undefined;
     if (req.maskImage) throw new Error('a mask cannot be combined with controlnet');
     const status = this.controlStatus().find((s) => s.type === req.controlnet);
+    if (status?.kind === 'ip-adapter') return undefined; // an image-prompt adapter: adapterRequestOf
     if (!status?.available || !status.controlnetPath)
       throw new Error(status ? unavailableMessage(status) : `unknown controlnet ${req.controlnet}`);
     return {
