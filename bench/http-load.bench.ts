@@ -6,10 +6,12 @@
 // RSS before and after (after a forced GC), to show there is no leak.
 //
 // Closed-loop load: each connection sends its next request when the previous answer arrived, so by Little's law
-// mean latency ≈ connections / throughput. Bounded: every scenario runs a fixed time (BENCH_SECONDS) on loopback.
+// mean latency ≈ connections / throughput. Then an open-loop run of each GET at a fixed rate below capacity (see
+// openLoad). Bounded: every scenario runs a fixed time (BENCH_SECONDS) on loopback.
 //   npm run bench -- http-load        BENCH_SECONDS=3 BENCH_LEAK_REQUESTS=100000
 //   BENCH_ONLY=<substring>            only the scenarios whose name contains it (and skip the leak check)
 //   BENCH_CPU_PROF=<dir>              the Atelier server runs under `node --cpu-prof` and writes its profile there
+//   BENCH_OPEN_RATE=<req/s>           rate of the open-loop GET runs (default: half of Atelier's 16-connection rate)
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -21,6 +23,7 @@ const LEAK_REQUESTS = Number(process.env.BENCH_LEAK_REQUESTS ?? 100_000);
 const CONNECTIONS = [1, 16, 256];
 const ONLY = process.env.BENCH_ONLY;
 const CPU_PROF = process.env.BENCH_CPU_PROF;
+const OPEN_RATE = Number(process.env.BENCH_OPEN_RATE ?? 0);
 
 interface Ready {
   port: number;
@@ -151,6 +154,45 @@ function percentile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
+/** One request on `agent`; its latency is counted from `t0` (its send time, or its scheduled time in open loop). */
+function send(port: number, spec: RequestSpec, agent: http.Agent, t0: number, tally: Tally): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const req = http.request(
+      { host: '127.0.0.1', port, method: spec.method, path: spec.path, headers: spec.headers, agent },
+      (res) => {
+        res.on('data', () => {});
+        res.on('end', () => {
+          tally.latencies.push(performance.now() - t0);
+          if (res.statusCode === undefined || res.statusCode >= 400) tally.errors++;
+          resolve();
+        });
+      },
+    );
+    req.on('error', () => {
+      tally.errors++;
+      resolve();
+    });
+    req.end(spec.body);
+  });
+}
+
+interface Tally {
+  latencies: number[];
+  errors: number;
+}
+
+function summary(tally: Tally, start: number): Result {
+  const elapsed = (performance.now() - start) / 1000;
+  const sorted = Float64Array.from(tally.latencies).sort();
+  return {
+    requests: tally.latencies.length,
+    errors: tally.errors,
+    rps: tally.latencies.length / elapsed,
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+  };
+}
+
 /** `connections` keep-alive sockets, each looping request → response until the time or request budget is spent. */
 async function load(
   port: number,
@@ -159,49 +201,44 @@ async function load(
   budget: { seconds?: number; requests?: number },
 ): Promise<Result> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
-  const latencies: number[] = [];
-  let errors = 0;
+  const tally: Tally = { latencies: [], errors: 0 };
   let issued = 0;
   const start = performance.now();
   const end = budget.seconds ? start + budget.seconds * 1000 : Number.POSITIVE_INFINITY;
   const maxRequests = budget.requests ?? Number.POSITIVE_INFINITY;
-  const one = () =>
-    new Promise<void>((resolve) => {
-      const t0 = performance.now();
-      const req = http.request(
-        { host: '127.0.0.1', port, method: spec.method, path: spec.path, headers: spec.headers, agent },
-        (res) => {
-          res.on('data', () => {});
-          res.on('end', () => {
-            latencies.push(performance.now() - t0);
-            if (res.statusCode === undefined || res.statusCode >= 400) errors++;
-            resolve();
-          });
-        },
-      );
-      req.on('error', () => {
-        errors++;
-        resolve();
-      });
-      req.end(spec.body);
-    });
   const worker = async () => {
     while (performance.now() < end && issued < maxRequests) {
       issued++;
-      await one();
+      await send(port, spec, agent, performance.now(), tally);
     }
   };
   await Promise.all(Array.from({ length: connections }, worker));
-  const elapsed = (performance.now() - start) / 1000;
+  const result = summary(tally, start);
   agent.destroy();
-  const sorted = Float64Array.from(latencies).sort();
-  return {
-    requests: latencies.length,
-    errors,
-    rps: latencies.length / elapsed,
-    p50: percentile(sorted, 0.5),
-    p99: percentile(sorted, 0.99),
-  };
+  return result;
+}
+
+/**
+ * Open loop: requests start at a fixed `rate` per second whatever the answers do (up to 256 sockets in flight;
+ * more wait in the agent's queue), and each latency counts from the request's scheduled start, so time spent
+ * queued behind a slow answer is included (no coordinated omission). Below capacity this is the latency a client
+ * population sending that rate sees; Little's law does not tie it to a connection count.
+ */
+async function openLoad(port: number, spec: RequestSpec, rate: number, seconds: number): Promise<Result> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const tally: Tally = { latencies: [], errors: 0 };
+  const total = Math.max(1, Math.round(rate * seconds));
+  const pending: Promise<void>[] = [];
+  const start = performance.now();
+  for (let i = 0; i < total; ) {
+    const due = Math.min(total, Math.floor(((performance.now() - start) * rate) / 1000) + 1);
+    for (; i < due; i++) pending.push(send(port, spec, agent, start + (i * 1000) / rate, tally));
+    await new Promise((res) => setTimeout(res, 1));
+  }
+  await Promise.all(pending);
+  const result = summary(tally, start);
+  agent.destroy();
+  return result;
 }
 
 async function startServer(role: string): Promise<{ child: ChildProcess; ready: Ready }> {
@@ -297,14 +334,30 @@ async function main() {
   console.log(
     `${'scenario'.padEnd(34)} ${'conn'.padStart(4)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'errors'.padStart(6)} | ${'bare req/s'.padStart(10)} ${'p50'.padStart(6)} ${'p99'.padStart(6)} | ratio`,
   );
+  const at16 = new Map<string, number>();
   for (const s of scenarios.filter((x) => !ONLY || x.name.includes(ONLY)))
     for (const c of CONNECTIONS) {
       const r = await load(port, s.spec, c, { seconds: SECONDS });
+      if (c === 16) at16.set(s.name, r.rps);
       const b = await load(bare.ready.port, s.baseline, c, { seconds: SECONDS });
       console.log(
         `${s.name.padEnd(34)} ${String(c).padStart(4)} ${fmt(r.rps, 0).padStart(8)} ${fmt(r.p50, 2).padStart(7)} ${fmt(r.p99, 2).padStart(7)} ${String(r.errors).padStart(6)} | ${fmt(b.rps, 0).padStart(10)} ${fmt(b.p50, 2).padStart(6)} ${fmt(b.p99, 2).padStart(6)} | ${fmt(r.rps / b.rps, 2)}`,
       );
     }
+
+  // Open loop for the GETs, at OPEN_RATE or half of what Atelier served at 16 connections above (below capacity).
+  console.log(
+    `\nopen loop (fixed arrival rate, latency from the scheduled start), ${SECONDS} s each:\n` +
+      `${'scenario'.padEnd(34)} ${'rate/s'.padStart(7)} ${'served/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'errors'.padStart(6)} | ${'bare p50'.padStart(8)} ${'p99'.padStart(6)}`,
+  );
+  for (const s of scenarios.filter((x) => x.spec.method === 'GET' && at16.has(x.name))) {
+    const rate = OPEN_RATE || Math.max(1, Math.round((at16.get(s.name) ?? 0) / 2));
+    const r = await openLoad(port, s.spec, rate, SECONDS);
+    const b = await openLoad(bare.ready.port, s.baseline, rate, SECONDS);
+    console.log(
+      `${s.name.padEnd(34)} ${String(rate).padStart(7)} ${fmt(r.rps, 0).padStart(8)} ${fmt(r.p50, 2).padStart(7)} ${fmt(r.p99, 2).padStart(7)} ${String(r.errors).padStart(6)} | ${fmt(b.p50, 2).padStart(8)} ${fmt(b.p99, 2).padStart(6)}`,
+    );
+  }
 
   if (!ONLY) await leakCheck(atelier, bare.child, scenarios[0].spec, base0, warm);
   bare.child.kill('SIGTERM');

@@ -1,7 +1,7 @@
 // Idempotency-Key on POST (API.md §5, ext): the same key with the same body replays the first response; with a
 // different body → 409. The key is reserved before the handler runs, so two concurrent requests cannot both act.
 import { createHash } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, onSendAsyncHookHandler, preHandlerAsyncHookHandler } from 'fastify';
 import type { Services } from '../../domain/context.ts';
 import { AppError } from '../../domain/errors.ts';
 import {
@@ -29,9 +29,9 @@ export function requestHash(method: string, url: string, body: unknown): string 
 }
 
 export const idempotencyPlugin = globalPlugin(async (app: FastifyInstance, { svc }: { svc: Services }) => {
-  app.addHook('preHandler', async (req, reply) => {
+  const reserve: preHandlerAsyncHookHandler = async (req, reply) => {
     const key = req.headers['idempotency-key'];
-    if (req.method !== 'POST' || typeof key !== 'string' || !key || !req.actor) return;
+    if (typeof key !== 'string' || !key || !req.actor) return;
     if (key.length > 255)
       throw new AppError('malformed_body', 'Idempotency-Key is longer than 255 characters');
     const hash = requestHash(req.method, req.url, req.body);
@@ -44,9 +44,9 @@ export const idempotencyPlugin = globalPlugin(async (app: FastifyInstance, { svc
     if (prior.status_code === null) throw new AppError('idempotency_key_in_flight');
     reply.header('idempotent-replayed', 'true');
     return reply.code(prior.status_code).type('application/json').send(prior.response_body);
-  });
+  };
 
-  app.addHook('onSend', async (req, reply, payload) => {
+  const complete: onSendAsyncHookHandler = async (req, reply, payload) => {
     const key = req.idempotencyKey;
     if (!key) return payload;
     req.idempotencyKey = undefined;
@@ -54,5 +54,12 @@ export const idempotencyPlugin = globalPlugin(async (app: FastifyInstance, { svc
       await releaseIdempotencyKey(svc.db, req.actor.accountId, key);
     else await completeIdempotencyKey(svc.db, req.actor.accountId, key, reply.statusCode, payload);
     return payload;
+  };
+
+  // Only POST routes carry the two hooks (routes are registered after this plugin), so GETs skip them entirely.
+  app.addHook('onRoute', (route) => {
+    if (![route.method].flat().includes('POST')) return;
+    route.preHandler = [route.preHandler ?? []].flat().concat(reserve);
+    route.onSend = [route.onSend ?? []].flat().concat(complete);
   });
 });
