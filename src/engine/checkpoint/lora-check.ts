@@ -139,10 +139,10 @@ function checkAgainstBase(
   const parts: string[] = [];
   if (missing.length)
     parts.push(
-      `${missing.length} of ${modules.length} layers target modules ${base.label} does not have (${examples(missing)})`,
+      `${missing.length} of ${modules.length} layers target modules it does not have (${examples(missing)})`,
     );
   if (mismatched.length)
-    parts.push(`${mismatched.length} layers have other shapes than ${base.label} (${examples(mismatched)})`);
+    parts.push(`${mismatched.length} layers have other shapes (${examples(mismatched)})`);
   throw new LoraCheckError(
     `${field}: this ${format} LoRA does not fit ${base.label}: ${parts.join('; ')}${guessSuffix(tensors)}`,
   );
