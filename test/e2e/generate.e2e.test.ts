@@ -282,7 +282,11 @@ test('parameters the engine cannot honour are rejected (422) naming what is miss
       'controlnet',
       /depth.*not installed; install .*control_v11f1p_sd15_depth/,
     ],
-    [{ controlnet: 'ipadapter', input_image_base64: img }, 'controlnet', /IP-Adapter .*not implemented/],
+    [
+      { controlnet: 'ipadapter', input_image_base64: img },
+      'controlnet',
+      /"ipadapter": .*not installed; install ip-adapter_sd15\.safetensors .*image_encoder/,
+    ],
     [{ hires_fix: true }, 'hires_fix', /requires super_resolution/],
     [{ inpaint_faces: true }, 'inpaint_faces', /requires super_resolution/],
     [{ face_swap: true }, 'face_swap', /face_swap needs .*faces\/swap\.onnx.*faces\/arcface\.onnx/],

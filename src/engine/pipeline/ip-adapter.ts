@@ -12,14 +12,14 @@
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { LoraLayer, LoraWeights } from '../checkpoint/lora.ts';
+import type { LoraLayer, LoraWeights, ScaledLora } from '../checkpoint/lora.ts';
 import { openCheckpoint } from '../checkpoint/open.ts';
 import { SafetensorsFile } from '../checkpoint/safetensors.ts';
 import { sourceFromFile, type TensorSource, UnionTensorSource } from '../checkpoint/tensor-source.ts';
 import { type Tensor, Unet } from '../components.ts';
 import { compileCached } from '../graph/cache.ts';
 import { defaultCacheDir } from '../load.ts';
-import { mergedGraph } from '../lora-graphs.ts';
+import { type LoraSetIdentity, mergedGraph } from '../lora-graphs.ts';
 import {
   buildClipVisionGraph,
   buildIpProjectionGraph,
@@ -245,15 +245,23 @@ export async function adapterTokens(
   return { cond: row(ip_tokens, 0), uncond: row(ip_tokens, 1) };
 }
 
+/** The prompt's LoRAs read against the base model (ModelManager.loraWeights). */
+export interface AdapterLoras {
+  weights: ScaledLora[];
+  set: LoraSetIdentity[];
+}
+
 /**
  * The base UNet compiled with decoupled cross-attention over the base and adapter tensors (cache key: both
- * identities), FaceID's LoRA merged into a copy of its weights when the adapter has one.
+ * identities), FaceID's LoRA and the prompt's LoRAs merged into a copy of its weights when there are any (the
+ * attention initializers keep their diffusers names, so the ordinary merge applies).
  */
 export function adapterUnetGraph(
   basePath: string,
   cfg: UnetConfig,
   adapter: { source: TensorSource; config: IpAdapterConfig },
   load: Load,
+  loras?: AdapterLoras,
 ): string {
   ipAdapterLayerMap(cfg, adapter.config); // fails with a precise message when they do not fit
   const ck = openCheckpoint(basePath);
@@ -269,15 +277,19 @@ export function adapterUnetGraph(
       options: { cfg, build },
       build: () => buildUnetGraph(src, cfg, build),
     });
-    if (!adapter.config.lora) return compiled.modelPath;
-    const weights = faceIdLora(adapter.source, cfg);
-    return mergedGraph(
-      compiled,
-      'unet',
-      [{ weights, scale: 1 }],
-      [{ id: adapter.source.identity(), scale: 1 }],
-      load.cacheDir ?? defaultCacheDir(),
-    ).modelPath;
+    const weights: ScaledLora[] = [];
+    const set: LoraSetIdentity[] = [];
+    if (adapter.config.lora) {
+      weights.push({ weights: faceIdLora(adapter.source, cfg), scale: 1 });
+      set.push({ id: adapter.source.identity(), scale: 1 });
+    }
+    const user = loras?.weights.filter((w) => w.weights.layers.some((l) => l.component === 'unet')) ?? [];
+    if (user.length) {
+      weights.push(...(loras?.weights ?? []));
+      set.push(...(loras?.set ?? []));
+    }
+    if (!weights.length) return compiled.modelPath;
+    return mergedGraph(compiled, 'unet', weights, set, load.cacheDir ?? defaultCacheDir()).modelPath;
   } finally {
     ck.close();
   }
@@ -285,7 +297,8 @@ export function adapterUnetGraph(
 
 /**
  * The whole adapter generation: image tokens, the adapter UNet, then txt2img (controlnet_txt2img, FaceID
- * without an input image) or img2img from the input image at `denoisingStrength`, on `base`'s other parts.
+ * without an input image) or img2img from the input image at `denoisingStrength`, on `base`'s other parts
+ * (with LoRAs, `base` is the LoRA variant: its text encoder is already merged; `loras` merges the UNet side).
  */
 export async function generateWithAdapter(
   base: SdModel,
@@ -293,6 +306,7 @@ export async function generateWithAdapter(
   req: AdapterRequest,
   opts: GenerateOptions,
   load: Load,
+  loras?: AdapterLoras,
 ): Promise<PipelineOutput> {
   if (base.unet.skipCount !== undefined) throw new Error('IP-Adapter: the base UNet must be the plain graph');
   const adapter = openAdapter(req.adapterPath);
@@ -304,7 +318,7 @@ export async function generateWithAdapter(
         `${req.adapterPath} is a "${adapter.config.projection}" adapter; "${req.type}" needs a "${expected}" one (docs/conditioning.md)`,
       );
     const tokens = await adapterTokens(req, adapter, opts.initImage, load);
-    const modelPath = adapterUnetGraph(basePath, base.unet.config, adapter, load);
+    const modelPath = adapterUnetGraph(basePath, base.unet.config, adapter, load, loras);
     const session = await OrtSession.create(modelPath, load.session);
     unet = new IpAdapterUnet(
       base.unet.config,

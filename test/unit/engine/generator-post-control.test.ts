@@ -126,7 +126,7 @@ test('capabilities: the installed canny is offered; other types carry the reason
   assert.ok(c.features.includes('controlnet_conditioning_scale'));
   assert.ok(c.features.includes('controlnet_txt2img'));
   assert.match(c.controlnetReasons?.depth ?? '', /not installed; install .*control_v11f1p_sd15_depth/);
-  assert.match(c.controlnetReasons?.ipadapter ?? '', /not implemented/);
+  assert.match(c.controlnetReasons?.ipadapter ?? '', /not installed; install ip-adapter_sd15\.safetensors/);
   assert.equal(c.controlnetReasons?.canny, undefined);
 });
 
