@@ -267,3 +267,29 @@ test('planning: the network when installed, else inpaint-faces at strength 0.3 u
     { superResolution: false, img2img: false, faces: true, faceRestore: true },
   );
 });
+
+test('the runner keeps the network open between prompts and reopens it when the file is replaced', async () => {
+  const { PostResources } = await import('../../../../src/engine/pipeline-runner.ts');
+  const resources = new PostResources();
+  try {
+    const dir = join(root, 'reopen');
+    assert.equal(await resources.faceRestorer(dir), undefined, 'nothing installed: the fallback path');
+    const paint = (b: [number, number, number], size: number) =>
+      writeNet(join(dir, RESTORE_MODEL), (g) => {
+        const x = g.input('input', [1, 3, size, size]);
+        g.output('output', conv1x1(g, x, 0, b), [1, 3, size, size]);
+      });
+    paint([1, 1, 1], 512);
+    const first = await resources.faceRestorer(dir);
+    assert.ok(first);
+    assert.equal(await resources.faceRestorer(dir), first);
+    paint([-1, -1, -1], 64);
+    writeFileSync(join(dir, RESTORE_CONFIG), JSON.stringify({ size: 64 }));
+    const second = await resources.faceRestorer(dir);
+    assert.ok(second && second !== first);
+    const face = { data: new Uint8Array(64 * 64 * 3).fill(128), width: 64, height: 64, channels: 3 as const };
+    assert.equal((await second.restore(face)).data[0], 0);
+  } finally {
+    await resources.dispose();
+  }
+});
