@@ -83,6 +83,11 @@ before(async () => {
     serveRange(req, res, body, path);
   });
   hub = createServer((req, res) => {
+    // a renamed repository: Hugging Face answers with a relative redirect to the new name
+    if (req.url?.startsWith('/old-name/')) {
+      res.writeHead(307, { location: req.url.replace(/^\/old-name\//, '/repo/') }).end();
+      return;
+    }
     const path = (req.url ?? '').replace(/^\/repo\/resolve\/main\//, '');
     const body = content.get(path);
     if (!body) return void res.writeHead(404).end();
@@ -129,14 +134,14 @@ after(async () => {
 });
 
 /** nothing pinned, like the real catalog */
-const catalog = (): CatalogModel[] => [
+const catalog = (repo = 'repo'): CatalogModel[] => [
   {
     name: 'hubbed',
     title: 'Tiny SD from a hub',
     branch: 'sd15',
     files: FILES.map(([p]) => ({
       path: p,
-      url: `${hubBase}/repo/resolve/main/${p}`,
+      url: `${hubBase}/${repo}/resolve/main/${p}`,
       size: null,
       sha256: null,
     })),
@@ -144,9 +149,13 @@ const catalog = (): CatalogModel[] => [
 ];
 
 async function pull(...extra: string[]) {
+  return pullFrom(catalog(), ...extra);
+}
+
+async function pullFrom(cat: CatalogModel[], ...extra: string[]) {
   const lines: string[] = [];
   const rc = await runModelsCommand(['pull', 'hubbed', ...extra], config, {
-    catalog: catalog(),
+    catalog: cat,
     out: (l) => lines.push(l),
     progress: () => {},
   });
@@ -270,4 +279,19 @@ test('resume: a corrupted partial file is caught by the whole-file hash and remo
   const again = await pull();
   assert.equal(again.rc, 0, again.out);
   assert.deepEqual(bigRanges.at(-1), 'none');
+});
+
+test('a same-host relative redirect (renamed repo) is followed; the hashes still come from the resolve answer', async () => {
+  const r = await pullFrom(catalog('old-name'));
+  assert.equal(r.rc, 0, r.out);
+  assert.match(
+    r.out,
+    /unet\/diffusion_pytorch_model\.safetensors: sha256 from the server's X-Linked-Etag verified/,
+  );
+  assert.match(r.out, /model_index\.json: git-blob-sha1 from the server's ETag verified/);
+  mode = 'wrong';
+  rmSync(join(dir, 'models'), { recursive: true, force: true });
+  const bad = await pullFrom(catalog('old-name'));
+  assert.equal(bad.rc, 1);
+  assert.match(bad.out, /mismatch/);
 });
