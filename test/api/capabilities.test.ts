@@ -22,6 +22,7 @@ class LimitedGenerator implements Generator {
       schedulers: ['euler', 'euler_a'],
       controlnets: [],
       features: ['negative_prompt', 'cfg_scale', 'steps', 'use_lpw'],
+      featureReasons: { face_swap: 'face_swap needs a swap network at /models/faces/swap.onnx' },
       mock: false,
     };
   }
@@ -179,6 +180,18 @@ test('tune fields the real trainer cannot honour are 422s; in fast mode they are
     'mock: preset recorded, not applied',
   ]);
   assert.equal(mock.json().face_crop, true);
+});
+
+test("a feature the engine lacks is a 422 with the engine's own reason (what to install) when it gives one", async () => {
+  const r = await h.req({
+    method: 'POST',
+    url: `/tunes/${tuneId}/prompts`,
+    payload: { prompt: { text: 'ohwx man', face_swap: true } },
+  });
+  assert.equal(r.statusCode, 422, r.body);
+  assert.deepEqual(r.json().errors, {
+    face_swap: ['face_swap needs a swap network at /models/faces/swap.onnx (branch sd15, limited-sd15)'],
+  });
 });
 
 test('prompt fields unknown to the engine (pack_id, resolution) are refused on a real branch', async () => {

@@ -13,6 +13,7 @@ import type { GenerationRequest } from '../../../src/domain/ports.ts';
 import { ModelManager } from '../../../src/engine/model-manager.ts';
 import { InProcessRunner } from '../../../src/engine/pipeline-runner.ts';
 import { FACE_IDENTITY_FILE, type ModelResolver, SdGenerator } from '../../../src/engine/sd-generator.ts';
+import { FastMockGenerator } from '../../../src/jobs/fast-generator.ts';
 import { openFaceEmbedder } from '../../../src/post/faces/embedding.ts';
 import { embedderKey, meanIdentity } from '../../../src/post/faces/swap.ts';
 import { fixturePath } from '../../helpers/fixtures.ts';
@@ -165,4 +166,15 @@ test('a tune without training images, or whose images show no face, fails saying
   await assert.rejects(run(request(9)), /tune 9 has no training images/);
   await assert.rejects(run(request(8)), /no face was found in any of the tune's 1 training images/);
   assert.equal(files.has(`8/${FACE_IDENTITY_FILE}`), false);
+});
+
+test('branch=fast: face_swap and face_correct are recorded as mock notes, not applied', () => {
+  const r = checkGeneration({ generators: [new FastMockGenerator()], trainers: [] }, 'fast', {
+    text: 'x',
+    face_swap: true,
+    face_correct: true,
+  });
+  assert.deepEqual(r, {
+    notes: ['mock: face_correct recorded, not applied', 'mock: face_swap recorded, not applied'],
+  });
 });
