@@ -10,6 +10,7 @@ import type { GraphBuilder } from '../../../src/engine/graph/builder.ts';
 import {
   buildClipVisionGraph,
   buildIpAttentionGraph,
+  buildIpProjectionGraph,
   type ClipVisionConfig,
   clipPixelValues,
   detectClipVisionConfig,
@@ -347,5 +348,152 @@ describe('IP-Adapter projection and decoupled cross-attention', () => {
     assert.throws(() => ipAdapterLayerMap(SD15_UNET, { ...sd15, layers: [1, 3] }), /do not match/);
     const faceIdPlus = new MemorySource([['image_proj.perceiver_resampler.proj_in.weight', [X, X]]], 1);
     assert.throws(() => detectIpAdapterConfig(faceIdPlus), /FaceID Plus/);
+  });
+});
+
+// erf (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7) for the exact GELU of the reference
+function erf(x: number): number {
+  const t = 1 / (1 + 0.3275911 * Math.abs(x));
+  const y =
+    1 -
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) *
+      t *
+      Math.exp(-x * x);
+  return x >= 0 ? y : -y;
+}
+const gelu = (x: Mat): Mat => x.map((r) => r.map((v) => 0.5 * v * (1 + erf(v / Math.SQRT2))));
+
+describe('IP-Adapter Plus resampler and FaceID projection', () => {
+  const H = 24; // CLIP hidden size
+  const dim = 32;
+  const inner = 128; // 2 heads of 64
+  const Q = 3;
+  const X = 20; // cross-attention width
+  const T = 5; // CLIP tokens
+  const specs: [string, number[], number?][] = [
+    ['image_proj.latents', [1, Q, dim], 0.5],
+    ['image_proj.proj_in.weight', [dim, H]],
+    ['image_proj.proj_in.bias', [dim], 0.1],
+    ['image_proj.proj_out.weight', [X, dim]],
+    ['image_proj.proj_out.bias', [X], 0.1],
+    ['image_proj.norm_out.weight', [X], 0.1],
+    ['image_proj.norm_out.bias', [X], 0.1],
+    ['ip_adapter.1.to_k_ip.weight', [8, X]],
+  ];
+  for (let i = 0; i < 2; i++) {
+    const A = `image_proj.layers.${i}.0`;
+    const F = `image_proj.layers.${i}.1`;
+    specs.push(
+      [`${A}.norm1.weight`, [dim], 0.1],
+      [`${A}.norm1.bias`, [dim], 0.1],
+      [`${A}.norm2.weight`, [dim], 0.1],
+      [`${A}.norm2.bias`, [dim], 0.1],
+      [`${A}.to_q.weight`, [inner, dim]],
+      [`${A}.to_kv.weight`, [2 * inner, dim]],
+      [`${A}.to_out.weight`, [dim, inner]],
+      [`${F}.0.weight`, [dim], 0.1],
+      [`${F}.0.bias`, [dim], 0.1],
+      [`${F}.1.weight`, [4 * dim, dim]],
+      [`${F}.3.weight`, [dim, 4 * dim]],
+    );
+  }
+  const src = new MemorySource(specs, 41);
+
+  function resampler(x: Mat): Mat {
+    const g = (n: string) => src.get(`image_proj.${n}`);
+    const xp = linear(x, g('proj_in.weight'), g('proj_in.bias'), dim);
+    const lat0 = g('latents');
+    let lat: Mat = Array.from({ length: Q }, (_, q) => Array.from(lat0.subarray(q * dim, (q + 1) * dim)));
+    for (let i = 0; i < 2; i++) {
+      const A = `layers.${i}.0`;
+      const F = `layers.${i}.1`;
+      const xn = layerNorm(xp, g(`${A}.norm1.weight`), g(`${A}.norm1.bias`));
+      const ln = layerNorm(lat, g(`${A}.norm2.weight`), g(`${A}.norm2.bias`));
+      const q = linear(ln, g(`${A}.to_q.weight`), undefined, inner);
+      const kv = linear([...xn, ...ln], g(`${A}.to_kv.weight`), undefined, 2 * inner);
+      const a = attention(
+        q,
+        kv.map((r) => r.slice(0, inner)),
+        kv.map((r) => r.slice(inner)),
+        2,
+      );
+      lat = add(linear(a, g(`${A}.to_out.weight`), undefined, dim), lat);
+      const ff = linear(
+        gelu(
+          linear(
+            layerNorm(lat, g(`${F}.0.weight`), g(`${F}.0.bias`)),
+            g(`${F}.1.weight`),
+            undefined,
+            4 * dim,
+          ),
+        ),
+        g(`${F}.3.weight`),
+        undefined,
+        dim,
+      );
+      lat = add(ff, lat);
+    }
+    return layerNorm(
+      linear(lat, g('proj_out.weight'), g('proj_out.bias'), X),
+      g('norm_out.weight'),
+      g('norm_out.bias'),
+    );
+  }
+
+  it('detects the Plus layout and matches the float64 resampler for a batch of two', async () => {
+    const cfg = detectIpAdapterConfig(src);
+    assert.equal(cfg.projection, 'resampler');
+    assert.deepEqual(cfg.resampler, { dim, depth: 2, heads: 2, headDim: 64 });
+    assert.equal(cfg.numTokens, Q);
+    assert.equal(cfg.clipEmbeddingDim, H);
+    const r = rng(5);
+    const x = Float32Array.from({ length: 2 * T * H }, () => r());
+    const out = await run(buildIpProjectionGraph(src, cfg), { embeds: { data: x, dims: [2, T, H] } });
+    assert.deepEqual(out.ip_tokens.dims, [2, Q, X]);
+    for (let b = 0; b < 2; b++) {
+      const rows = Array.from({ length: T }, (_, t) =>
+        Array.from(x.subarray((b * T + t) * H, (b * T + t + 1) * H)),
+      );
+      const d = maxDiff(out.ip_tokens.data.subarray(b * Q * X, (b + 1) * Q * X), resampler(rows).flat());
+      assert.ok(d < 1e-4, `image ${b}: max |diff| ${d}`);
+    }
+  });
+
+  it('FaceID MLP projection: Linear, GELU, Linear, reshape, LayerNorm', async () => {
+    const D = 16;
+    const face = new MemorySource(
+      [
+        ['image_proj.proj.0.weight', [2 * X, D]],
+        ['image_proj.proj.0.bias', [2 * X], 0.1],
+        ['image_proj.proj.2.weight', [4 * X, 2 * X]],
+        ['image_proj.proj.2.bias', [4 * X], 0.1],
+        ['image_proj.norm.weight', [X], 0.1],
+        ['image_proj.norm.bias', [X], 0.1],
+        ['ip_adapter.1.to_k_ip.weight', [8, X]],
+        ['ip_adapter.0.to_q_lora.down.weight', [2, 8]],
+      ],
+      43,
+    );
+    const cfg = detectIpAdapterConfig(face);
+    assert.equal(cfg.projection, 'faceid-mlp');
+    assert.equal(cfg.numTokens, 4);
+    assert.equal(cfg.lora, true);
+    const r = rng(6);
+    const e = Float32Array.from({ length: D }, () => r());
+    const out = await run(buildIpProjectionGraph(face, cfg), { embeds: { data: e, dims: [1, D] } });
+    const f = (n: string) => face.get(`image_proj.${n}`);
+    const h = linear(
+      gelu(linear([Array.from(e)], f('proj.0.weight'), f('proj.0.bias'), 2 * X)),
+      f('proj.2.weight'),
+      f('proj.2.bias'),
+      4 * X,
+    )[0];
+    const ref = layerNorm(
+      Array.from({ length: 4 }, (_, t) => h.slice(t * X, (t + 1) * X)),
+      f('norm.weight'),
+      f('norm.bias'),
+    );
+    const d = maxDiff(out.ip_tokens.data, ref.flat());
+    assert.ok(d < 1e-4, `max |diff| ${d}`);
   });
 });
