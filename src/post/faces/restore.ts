@@ -12,7 +12,7 @@ import { type FaceTemplate, redrawFaces, templateRegion } from './redraw.ts';
  * (Zhou et al. 2022, arXiv:2206.11253) exported to ONNX. Contract, as in the public exports of both
  * (e.g. `GFPGANv1.4.onnx`, `codeformer.onnx`): first input float32 [1,3,S,S] RGB scaled to [-1, 1]
  * ((x/255 − 0.5)/0.5), S = 512; one float32 output of the same shape and range. CodeFormer's exports have a
- * second input, the fidelity weight w (a float64 or float32 tensor of one value): it is fed `fidelity`.
+ * second input `weight`, the fidelity w (a float64 or float32 tensor of one value): it is fed `fidelity`.
  * `restore.json` beside it may override { size, range: "-1..1" | "0..1", fidelity, faceFraction, centreY }.
  *
  * The nets are trained on FFHQ-aligned faces (eyes at ~47 % and the mouth at ~72 % of the crop's height). The tiny
@@ -130,7 +130,9 @@ export async function openFaceRestorer(
     await session.dispose();
     throw problem(`has ${inputs.length} inputs`);
   }
-  const [image, weight] = inputs;
+  // the public exports name them `input` and `weight`; otherwise the first is the image
+  const image = inputs.find((i) => i.name === 'input') ?? inputs[0];
+  const weight = inputs.find((i) => i !== image);
   const fixed = image.shape.map((d) => (typeof d === 'number' && d > 0 ? d : null));
   if (
     image.type !== 'float32' ||

@@ -173,8 +173,8 @@ test('an identity network gives the face back, in [-1, 1] and in 0..1 (restore.j
 test("CodeFormer's second input gets the fidelity weight (float64 here)", async () => {
   const dir = join(root, 'codeformer');
   writeNet(join(dir, RESTORE_MODEL), (g) => {
+    const w = g.input('weight', [1], 11 as never); // DOUBLE, declared first: inputs are matched by name
     const x = g.input('input', [1, 3, 64, 64]);
-    const w = g.input('weight', [1], 11 as never); // DOUBLE
     const wf = g.op('Cast', [w], { to: 1 });
     g.output('output', g.op('Add', [g.op('Mul', [x, g.scalar(0)]), wf]), [1, 3, 64, 64]);
   });
