@@ -184,6 +184,10 @@ export async function downloadFile(
   mkdirSync(dirname(dest), { recursive: true });
   let have = existsSync(part) ? statSync(part).size : 0;
   const { res, meta } = await openUrl(file.url, have > 0 ? { range: `bytes=${have}-` } : {}, doFetch);
+  if (res.status !== 200 && res.status !== 206 && res.status !== 416) {
+    await res.body?.cancel();
+    throw new Error(`${file.url}: HTTP ${res.status}`);
+  }
   const expected: Checksum | null = file.sha256
     ? { algo: 'sha256', hex: file.sha256.toLowerCase(), source: 'the catalog' }
     : advertisedChecksum(meta);
@@ -207,7 +211,7 @@ export async function downloadFile(
         `${file.path}: the server has no bytes past the ${have} already downloaded (removed; run pull again)`,
       );
     }
-  } else if (res.status === 200 || res.status === 206) {
+  } else {
     if (res.status === 200) have = 0; // the server ignored the range: start over
     const length = positiveInt(res.headers.get('content-length'));
     expectedSize ??= length === null ? null : have + length;
@@ -227,9 +231,6 @@ export async function downloadFile(
       );
     }
     progress('\n');
-  } else {
-    await res.body?.cancel();
-    throw new Error(`${file.url}: HTTP ${res.status}`);
   }
   const size = statSync(part).size;
   if (expectedSize !== null && size !== expectedSize) {

@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -294,4 +294,32 @@ test('a same-host relative redirect (renamed repo) is followed; the hashes still
   const bad = await pullFrom(catalog('old-name'));
   assert.equal(bad.rc, 1);
   assert.match(bad.out, /mismatch/);
+});
+
+test('416: a part file already whole is verified and installed; one longer than the file is removed', async () => {
+  mkdirSync(join(dir, 'models', 'hubbed', 'files', 'unet'), { recursive: true });
+  writeFileSync(partOf(BIG), content.get(BIG)!);
+  const r = await pull();
+  assert.equal(r.rc, 0, r.out);
+  assert.deepEqual(bigRanges, [`bytes=${content.get(BIG)!.length}-`]);
+  assert.match(
+    r.out,
+    /unet\/diffusion_pytorch_model\.safetensors: sha256 from the server's X-Linked-Etag verified/,
+  );
+  rmSync(join(dir, 'models'), { recursive: true, force: true });
+  mkdirSync(join(dir, 'models', 'hubbed', 'files', 'unet'), { recursive: true });
+  writeFileSync(partOf(BIG), Buffer.concat([content.get(BIG)!, Buffer.from('extra')]));
+  const long = await pull();
+  assert.equal(long.rc, 1);
+  assert.match(long.out, /no bytes past the \d+ already downloaded \(removed; run pull again\)/);
+  assert.equal(existsSync(partOf(BIG)), false);
+});
+
+test('an HTTP error is reported as such, before any checksum question', async () => {
+  mode = 'none';
+  const cat = catalog();
+  cat[0].files[0] = { ...cat[0].files[0], url: `${hubBase}/repo/resolve/main/missing.json` };
+  const r = await pullFrom(cat);
+  assert.equal(r.rc, 1);
+  assert.match(r.out, /missing\.json: HTTP 404/);
 });
