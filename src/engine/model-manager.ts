@@ -19,8 +19,14 @@ import { defaultCacheDir, type LoadOptions, loadModel, loadParts } from './load.
 import { baseGraphs, type LoraSetIdentity, loraTargets, mergedGraph } from './lora-graphs.ts';
 import { openControlNet } from './models/controlnet.ts';
 import { OrtSession, type SessionSettings } from './ort.ts';
-import { type ControlLoras, type ControlledSdModel, openControlledModel } from './pipeline/controlnet.ts';
+import {
+  type ControlLoras,
+  type ControlledSdModel,
+  type ControlNetworks,
+  openControlledModel,
+} from './pipeline/controlnet.ts';
 import type { SdModel } from './pipeline/types.ts';
+import { ANNOTATOR_CONFIG, ANNOTATOR_FILE } from './preprocess/annotator.ts';
 import {
   defaultSamplerFor,
   type SamplerName,
@@ -204,29 +210,38 @@ export class ModelManager {
   }
 
   /**
-   * The model with these LoRAs merged plus the ControlNet at `controlnetPath` and a UNet compiled with residual
-   * inputs (carrying the same LoRA merge), loading (or reusing) them; release the lease when the generation ends.
+   * The model with these LoRAs merged plus the ControlNet at `controlnetPath`, a UNet compiled with residual
+   * inputs (carrying the same LoRA merge) and, for network types, the annotator in `annotatorDir`, loading (or
+   * reusing) them; release the lease when the generation ends.
    * A file that is not a ControlNet is refused before anything loads; one that does not fit the base model's
    * UNet is refused with nothing of it left open.
    */
   async acquireControlled(
     spec: ModelSpec,
     loras: LoraRef[],
-    controlnetPath: string,
+    networks: ControlNetworks,
   ): Promise<ModelLease<ControlledSdModel>> {
     const active = activeLoras(loras);
-    const cn = openControlNet(controlnetPath);
-    let id: string;
+    const cn = openControlNet(networks.controlnetPath);
+    const id = createHash('sha256');
     let bytes: number;
     try {
-      id = createHash('sha256').update(cn.source.identity()).digest('hex').slice(0, 16);
+      id.update(cn.source.identity());
       bytes = sourceBytes(cn.source);
     } finally {
       cn.close();
     }
-    const lease = await this.lease(`${variantKey(spec, active)}+control:${id}`, () =>
-      this.openControlled(spec, active, controlnetPath, bytes),
-    );
+    if (networks.annotatorDir) {
+      // a replaced annotator or an edited annotator.json is a new entry
+      for (const f of [ANNOTATOR_FILE, ANNOTATOR_CONFIG]) {
+        const p = join(networks.annotatorDir, f);
+        const st = existsSync(p) ? statSync(p) : undefined;
+        id.update(`|${p}|${st?.size}|${st?.mtimeMs}`);
+        if (f === ANNOTATOR_FILE) bytes += st?.size ?? 0;
+      }
+    }
+    const key = `${variantKey(spec, active)}+control:${id.digest('hex').slice(0, 16)}`;
+    const lease = await this.lease(key, () => this.openControlled(spec, active, networks, bytes));
     // the `+control:` key holds only what openControlled built
     return lease as ModelLease<ControlledSdModel>;
   }
@@ -363,14 +378,14 @@ export class ModelManager {
    * The ControlNet session and the residual-input UNet beside a leased plain model (base or LoRA variant), which
    * this entry keeps leased until it is disposed.
    */
-  private async openControlled(spec: ModelSpec, loras: LoraRef[], controlnetPath: string, cnBytes: number) {
+  private async openControlled(spec: ModelSpec, loras: LoraRef[], networks: ControlNetworks, netBytes: number) {
     const plain = await this.acquire(spec, loras);
     try {
-      const bytes = cnBytes + modelBytes(spec.path, ['unet']);
+      const bytes = netBytes + modelBytes(spec.path, ['unet']);
       await this.makeRoom(bytes, new Set([spec.key, variantKey(spec, loras)]));
       const merge = loras.length ? this.loraWeights(spec, loras) : undefined;
       const load = { cacheDir: this.cacheDir, session: this.opts.session };
-      const controlled = await openControlledModel(plain.model, spec.path, controlnetPath, load, merge);
+      const controlled = await openControlledModel(plain.model, spec.path, networks, load, merge);
       this.counters.controlLoads++;
       return {
         model: controlled.model,

@@ -215,7 +215,7 @@ export async function runOnModels(
   ctx: RunContext = {},
 ): Promise<RunResult> {
   const { control } = req;
-  const controlled = control && (await models.acquireControlled(req.spec, req.loras, control.controlnetPath));
+  const controlled = control && (await models.acquireControlled(req.spec, req.loras, control));
   const lease = controlled || (await models.acquire(req.spec, req.loras));
   try {
     signal.throwIfAborted();

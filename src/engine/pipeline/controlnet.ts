@@ -17,7 +17,7 @@ import { type LoraSetIdentity, mergedGraph } from '../lora-graphs.ts';
 import { type ControlNet, type ControlNetConfig, loadControlNet } from '../models/controlnet.ts';
 import { buildUnetGraph, type UnetConfig, unetSkipCount } from '../models/unet.ts';
 import { OrtSession, type SessionSettings } from '../ort.ts';
-import { preprocessControlImage } from '../preprocess/index.ts';
+import { Annotator, preprocessControlImage } from '../preprocess/index.ts';
 import { img2imgLatents, img2imgStart } from '../schedulers/index.ts';
 import { encodeConditioning } from './conditioning.ts';
 import { type GuidedDenoiser, guidanceEnabled, guidanceStates, repeatBatch } from './guidance.ts';
@@ -43,7 +43,12 @@ export interface ControlledSdModel extends SdModel {
   /** the base UNet built with `controlResiduals` (load.ts `unet: { controlResiduals: true }`) */
   controlUnet: Unet;
   controlnet: ControlNet;
+  /** the type's ONNX annotator, open (network types) */
+  annotator?: Annotator;
 }
+
+/** Where a type's networks are installed (ConditioningStatus.controlnetPath / annotatorDir). */
+export type ControlNetworks = Pick<ControlRequest, 'controlnetPath' | 'annotatorDir'>;
 
 export interface ControlOptions extends GenerateOptions {
   /** the preprocessed control image, NHWC [1, H, W, 3] in [0, 1] at width x height */
@@ -110,32 +115,39 @@ export async function openControlUnet(
 
 /**
  * Adds control to a loaded base model: its UNet compiled again with residual inputs (a second session on
- * the same weights, LoRA-merged like the base model's when `loras` is given) and the ControlNet at
- * `controlnetPath`. `dispose` closes only what this opened; the base model stays with its owner.
+ * the same weights, LoRA-merged like the base model's when `loras` is given), the ControlNet at
+ * `controlnetPath` and, for network types, the annotator in `annotatorDir`. `dispose` closes only what this
+ * opened; the base model stays with its owner.
  */
 export async function openControlledModel(
   base: SdModel,
   basePath: string,
-  controlnetPath: string,
+  networks: ControlNetworks,
   load: LoadOptions & { cacheDir: string },
   loras?: ControlLoras,
 ): Promise<{ model: ControlledSdModel; dispose(): Promise<void> }> {
-  const controlnet = await loadControlNet(controlnetPath, { cacheDir: load.cacheDir, session: load.session });
-  let controlUnet: Unet;
+  const opened: { dispose(): Promise<void> }[] = [];
+  const dispose = async () => {
+    await Promise.all(opened.map((o) => o.dispose()));
+  };
   try {
+    const controlnet = await loadControlNet(networks.controlnetPath, {
+      cacheDir: load.cacheDir,
+      session: load.session,
+    });
+    opened.push(controlnet);
     assertControlNetFits(controlnet.config, base.unet.config);
-    controlUnet = await openControlUnet(basePath, base.unet.config, load, loras);
+    const controlUnet = await openControlUnet(basePath, base.unet.config, load, loras);
+    opened.push(controlUnet);
+    const annotator = networks.annotatorDir
+      ? await Annotator.open(networks.annotatorDir, load.session)
+      : undefined;
+    if (annotator) opened.push(annotator);
+    return { model: { ...base, controlUnet, controlnet, annotator }, dispose };
   } catch (e) {
-    await controlnet.dispose();
+    await dispose();
     throw e;
   }
-  const unet = controlUnet;
-  return {
-    model: { ...base, controlUnet: unet, controlnet },
-    dispose: async () => {
-      await Promise.all([controlnet.dispose(), unet.dispose()]);
-    },
-  };
 }
 
 /** NHWC [1, H, W, C] in [0, 1] -> NCHW [n, C, H, W], unnormalised, repeated n times. */
@@ -251,7 +263,8 @@ export interface ControlRequest {
 
 /**
  * The whole controlled generation for a generator or pipeline runner: preprocess the input image into the
- * control image and run on a controlled model (ModelManager.acquireControlled keeps those between prompts).
+ * control image (with the model's open annotator for network types) and run on a controlled model
+ * (ModelManager.acquireControlled keeps those between prompts).
  */
 export async function generateWithControl(
   model: ControlledSdModel,
@@ -261,6 +274,7 @@ export async function generateWithControl(
 ): Promise<PipelineOutput> {
   if (!opts.initImage) throw new Error(`controlnet "${control.type}" needs an input image`);
   const controlImage = await preprocessControlImage(control.type, opts.initImage, {
+    annotator: model.annotator,
     annotatorDir: control.annotatorDir,
     session: annotator.session,
   });

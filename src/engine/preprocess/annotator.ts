@@ -81,23 +81,48 @@ export function annotatorMapToImage(
   return { data: img, dims: [1, h, w, 3] };
 }
 
-/** Runs an installed annotator on an NHWC image and returns the control image at the same size. */
+/** An installed annotator with its session open (ModelManager keeps one with a controlled model). */
+export class Annotator {
+  private constructor(
+    readonly dir: string,
+    private readonly cfg: AnnotatorConfig,
+    private readonly session: OrtSession,
+  ) {}
+
+  /** Reads annotator.json (checked) and opens annotator.onnx. */
+  static async open(dir: string, session?: SessionSettings): Promise<Annotator> {
+    const cfg = readAnnotatorConfig(dir);
+    return new Annotator(dir, cfg, await OrtSession.create(join(dir, ANNOTATOR_FILE), session));
+  }
+
+  /** The control image for an NHWC image, at the same size. */
+  async run(img: Tensor, defaultNormalize: 'minmax' | 'clamp'): Promise<Tensor> {
+    const { height, width } = assertImage(img);
+    const s = this.session;
+    const input = this.cfg.inputSize ? resizeBilinear(img, this.cfg.inputSize, this.cfg.inputSize) : img;
+    const out = await s.run({ [s.inputNames[0]]: toNchw(input) });
+    const map = annotatorMapToImage(out[s.outputNames[0]], this.cfg, defaultNormalize);
+    const [, h, w] = map.dims;
+    return h === height && w === width ? map : resizeBilinear(map, width, height);
+  }
+
+  dispose(): Promise<void> {
+    return this.session.dispose();
+  }
+}
+
+/** Runs an installed annotator once on an NHWC image (opens and closes its session). */
 export async function runAnnotator(
   dir: string,
   img: Tensor,
   defaultNormalize: 'minmax' | 'clamp',
   session?: SessionSettings,
 ): Promise<Tensor> {
-  const { height, width } = assertImage(img);
-  const cfg = readAnnotatorConfig(dir);
-  const s = await OrtSession.create(join(dir, ANNOTATOR_FILE), session);
+  assertImage(img);
+  const a = await Annotator.open(dir, session);
   try {
-    const input = cfg.inputSize ? resizeBilinear(img, cfg.inputSize, cfg.inputSize) : img;
-    const out = await s.run({ [s.inputNames[0]]: toNchw(input) });
-    const map = annotatorMapToImage(out[s.outputNames[0]], cfg, defaultNormalize);
-    const [, h, w] = map.dims;
-    return h === height && w === width ? map : resizeBilinear(map, width, height);
+    return await a.run(img, defaultNormalize);
   } finally {
-    await s.dispose();
+    await a.dispose();
   }
 }

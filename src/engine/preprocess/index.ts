@@ -3,12 +3,12 @@
 
 import type { Tensor } from '../components.ts';
 import type { SessionSettings } from '../ort.ts';
-import { runAnnotator } from './annotator.ts';
+import { type Annotator, runAnnotator } from './annotator.ts';
 import { type CannyOptions, cannyControlImage } from './canny.ts';
 import { qrControlImage } from './qr.ts';
 import { type TileOptions, tileControlImage } from './tile.ts';
 
-export { ANNOTATOR_FILE, annotatorMapToImage, runAnnotator } from './annotator.ts';
+export { ANNOTATOR_FILE, Annotator, annotatorMapToImage, runAnnotator } from './annotator.ts';
 export { CANNY_DEFAULTS, cannyControlImage, cannyEdges } from './canny.ts';
 export { qrControlImage } from './qr.ts';
 export { TILE_DEFAULT_FACTOR, tileControlImage } from './tile.ts';
@@ -21,7 +21,9 @@ export function isAlgorithmType(t: string): t is (typeof ALGORITHM_TYPES)[number
 }
 
 export interface PreprocessOptions {
-  /** folder with annotator.onnx (network types; ConditioningStatus.annotatorDir) */
+  /** an open annotator (network types): used instead of opening `annotatorDir` */
+  annotator?: Annotator;
+  /** folder with annotator.onnx (network types; ConditioningStatus.annotatorDir), opened for this call */
   annotatorDir?: string;
   session?: SessionSettings;
   canny?: CannyOptions;
@@ -36,7 +38,9 @@ export async function preprocessControlImage(
   if (type === 'canny') return cannyControlImage(img, opts.canny);
   if (type === 'tile') return tileControlImage(img, opts.tile);
   if (type === 'qr') return qrControlImage(img);
+  const normalize = type === 'depth' ? 'minmax' : 'clamp';
+  if (opts.annotator) return opts.annotator.run(img, normalize);
   if (!opts.annotatorDir)
     throw new Error(`controlnet "${type}" needs an installed annotator (annotator.onnx)`);
-  return runAnnotator(opts.annotatorDir, img, type === 'depth' ? 'minmax' : 'clamp', opts.session);
+  return runAnnotator(opts.annotatorDir, img, normalize, opts.session);
 }

@@ -105,7 +105,7 @@ describe('controlnet end to end on the tiny model', () => {
         annotatorDir: status.annotatorDir,
         scale: 0.8,
       };
-      const controlled = await openControlledModel(base, MODEL_DIR(), control.controlnetPath, load);
+      const controlled = await openControlledModel(base, MODEL_DIR(), control, load);
       t.after(() => controlled.dispose());
       const run = (txt2img: boolean, scale = 0.8) =>
         generateWithControl(controlled.model, { ...control, txt2img, scale }, req, load);

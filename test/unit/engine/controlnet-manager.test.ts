@@ -4,13 +4,15 @@
 // end through SdGenerator on the tiny fixtures (the LoRA reaches the residual-input UNet and changes the image).
 
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import type { GenerationRequest } from '../../../src/domain/ports.ts';
 import { controlnetDir } from '../../../src/engine/conditioning.ts';
+import { GraphBuilder } from '../../../src/engine/graph/builder.ts';
 import { type LoraRef, ModelManager, modelBytes } from '../../../src/engine/model-manager.ts';
+import { generateWithControl } from '../../../src/engine/pipeline/controlnet.ts';
 import { InProcessRunner } from '../../../src/engine/pipeline-runner.ts';
 import { SdGenerator } from '../../../src/engine/sd-generator.ts';
 import { fixturePath } from '../../helpers/fixtures.ts';
@@ -30,8 +32,8 @@ test('concurrent controlnet acquisitions open the ControlNet and the residual-in
   const mm = new ModelManager({ cacheDir: GRAPH_CACHE, session });
   try {
     const [a, b] = await Promise.all([
-      mm.acquireControlled(spec(), [], CONTROLNET()),
-      mm.acquireControlled(spec(), [], CONTROLNET()),
+      mm.acquireControlled(spec(), [], { controlnetPath: CONTROLNET() }),
+      mm.acquireControlled(spec(), [], { controlnetPath: CONTROLNET() }),
     ]);
     assert.equal(a.model, b.model);
     assert.deepEqual(
@@ -48,7 +50,7 @@ test('concurrent controlnet acquisitions open the ControlNet and the residual-in
     plain.release();
     a.release();
     b.release();
-    const c = await mm.acquireControlled(spec(), [], CONTROLNET());
+    const c = await mm.acquireControlled(spec(), [], { controlnetPath: CONTROLNET() });
     assert.equal(c.reused, true);
     assert.equal(c.model, a.model);
     c.release();
@@ -63,10 +65,12 @@ test('a LoRA set makes its own controlled entry; scale-0 LoRAs do not', async ()
   const mm = new ModelManager({ cacheDir: GRAPH_CACHE, session });
   const lora: LoraRef = { id: 'kohya', path: LORA(), scale: 1 };
   try {
-    const plain = await mm.acquireControlled(spec(), [], CONTROLNET());
-    const zero = await mm.acquireControlled(spec(), [{ ...lora, scale: 0 }], CONTROLNET());
+    const plain = await mm.acquireControlled(spec(), [], { controlnetPath: CONTROLNET() });
+    const zero = await mm.acquireControlled(spec(), [{ ...lora, scale: 0 }], {
+      controlnetPath: CONTROLNET(),
+    });
     assert.equal(zero.model, plain.model);
-    const withLora = await mm.acquireControlled(spec(), [lora], CONTROLNET());
+    const withLora = await mm.acquireControlled(spec(), [lora], { controlnetPath: CONTROLNET() });
     assert.notEqual(withLora.model.controlUnet, plain.model.controlUnet);
     assert.deepEqual([mm.stats().baseLoads, mm.stats().loraLoads, mm.stats().controlLoads], [1, 1, 2]);
     for (const l of [plain, zero, withLora]) l.release();
@@ -79,7 +83,7 @@ test('under the memory budget the idle controlled entry is evicted (its sessions
   const one = modelBytes(fixturePath('sd-reference', 'model'));
   const mm = new ModelManager({ cacheDir: GRAPH_CACHE, session, memoryBudgetBytes: Math.floor(one * 1.5) });
   try {
-    const a = await mm.acquireControlled(spec('a'), [], CONTROLNET());
+    const a = await mm.acquireControlled(spec('a'), [], { controlnetPath: CONTROLNET() });
     a.release();
     assert.equal(mm.stats().loadedKeys.length, 2);
     const b = await mm.acquire(spec('b'));
@@ -101,16 +105,68 @@ test('a checkpoint that is not a ControlNet is refused before anything loads', a
   const mm = new ModelManager({ cacheDir: GRAPH_CACHE, session });
   try {
     await assert.rejects(
-      mm.acquireControlled(
-        spec(),
-        [],
-        fixturePath('sd-reference', 'checkpoint', 'tiny-sd15-public.safetensors'),
-      ),
+      mm.acquireControlled(spec(), [], {
+        controlnetPath: fixturePath('sd-reference', 'checkpoint', 'tiny-sd15-public.safetensors'),
+      }),
       /not a ControlNet/,
     );
     assert.deepEqual([mm.stats().baseLoads, mm.stats().controlLoads], [0, 0]);
   } finally {
     await mm.close();
+  }
+});
+
+test('a network type keeps its annotator open with the controlled model (the next prompt reuses it); a changed annotator.json is a new entry', async () => {
+  const dir = tempDir('cnann');
+  const g = new GraphBuilder('tiny-depth'); // luminance as "depth": enough to exercise the annotator path
+  const x = g.input('image', [1, 3, 'h', 'w']);
+  const w = g.constFloat([0.2, 0.7, 0.1], [1, 3, 1, 1]);
+  g.output('depth', g.op('ReduceSum', [g.op('Mul', [x, w]), g.constInt64([1])], { keepdims: 1 }), [
+    1,
+    1,
+    'h',
+    'w',
+  ]);
+  g.emit(dir);
+  renameSync(join(dir, 'model.onnx'), join(dir, 'annotator.onnx'));
+  const networks = { controlnetPath: CONTROLNET(), annotatorDir: dir };
+  const mm = new ModelManager({ cacheDir: GRAPH_CACHE, session });
+  try {
+    const a = await mm.acquireControlled(spec(), [], networks);
+    assert.ok(a.model.annotator);
+    a.release();
+    const b = await mm.acquireControlled(spec(), [], networks);
+    assert.equal(b.reused, true);
+    assert.equal(b.model.annotator, a.model.annotator);
+    const img = { data: new Float32Array(8 * 8 * 3).fill(0.5), dims: [1, 8, 8, 3] };
+    const out = await generateWithControl(
+      b.model,
+      { type: 'depth', txt2img: true, ...networks },
+      {
+        text: 'a cat',
+        negativePrompt: '',
+        numImages: 1,
+        width: 64,
+        height: 64,
+        seed: 1,
+        steps: 1,
+        cfgScale: 1,
+        initImage: { data: new Float32Array(64 * 64 * 3).fill(0.5), dims: [1, 64, 64, 3] },
+      },
+    );
+    assert.deepEqual(out.images.dims, [1, 64, 64, 3]);
+    assert.deepEqual((await b.model.annotator?.run(img, 'clamp'))?.dims, [1, 8, 8, 3]);
+    b.release();
+    assert.equal(mm.stats().controlLoads, 1);
+    writeFileSync(join(dir, 'annotator.json'), JSON.stringify({ invert: true }));
+    const c = await mm.acquireControlled(spec(), [], networks);
+    assert.equal(c.reused, false);
+    assert.notEqual(c.model.annotator, a.model.annotator);
+    c.release();
+    assert.equal(mm.stats().controlLoads, 2);
+  } finally {
+    await mm.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
