@@ -3,7 +3,7 @@
 // installed by the test in a temporary models dir. Prompts with controlnet=<adapter type> use the input image as
 // the image prompt; a faceid tune is ready at creation from real face photos and `<faceid:ID:w>` steers prompts.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -18,6 +18,8 @@ import { SdGenerator } from '../../src/engine/sd-generator.ts';
 import { ThreadRunner } from '../../src/engine/thread-runner.ts';
 import { FastMockGenerator } from '../../src/jobs/fast-generator.ts';
 import { arcfacePath } from '../../src/post/faces/embedding.ts';
+import { nowIso } from '../../src/store/db.ts';
+import { insertTune } from '../../src/store/tunes.ts';
 import { FaceIdTrainer } from '../../src/train/faceid.ts';
 import { FastTrainer } from '../../src/train/fast.ts';
 import { type Harness, harness, waitFor } from '../api/helpers.ts';
@@ -170,7 +172,7 @@ test('faceid tune: ready at creation from face photos; <faceid:ID:w> and prompts
   const stored = await h.rt.svc.blobs.get(`tunes/${tune.id}/weights.safetensors`);
   assert.ok(stored);
   const file = join(h.dir, 'faceid-check.safetensors');
-  (await import('node:fs')).writeFileSync(file, stored);
+  writeFileSync(file, stored);
   const embeddings = readFaceIdEmbeddings(file);
   assert.equal(embeddings.length, 2);
   assert.ok(Math.abs(Math.hypot(...embeddings[0]) - 1) < 1e-5);
@@ -182,6 +184,36 @@ test('faceid tune: ready at creation from face photos; <faceid:ID:w> and prompts
   assert.ok(meanAbsDiff(tagged, plain) > 0.5, 'the identity changes the image');
   assert.ok(meanAbsDiff(tagged, weaker) > 0.1, 'the tag weight is the adapter scale');
   assert.ok(meanAbsDiff(own, plain) > 0.5, 'a prompt on the faceid tune uses its identity');
+
+  // with a LoRA: both apply (the LoRA is merged into the adapter UNet)
+  const now = nowIso();
+  const lora = await insertTune(h.rt.svc.db, {
+    account_id: 1,
+    presentation: 'native',
+    title: 'lora for faceid',
+    name: 'man',
+    token: 'ohwx',
+    branch: 'sd15',
+    model_type: 'lora',
+    base_tune_id: BASE_TUNE,
+    characteristics: '{}',
+    args: '{}',
+    pending_image_urls: '[]',
+    status: 'trained',
+    progress: 1,
+    trained_at: now,
+    created_at: now,
+    updated_at: now,
+  });
+  await h.rt.svc.blobs.put(
+    `tunes/${lora.id}/weights.safetensors`,
+    readFileSync(fixturePath('sd-reference', 'lora', 'lora_kohya.safetensors')),
+  );
+  const both = await generate({ text: `a photo of a person <faceid:${tune.id}:1> <lora:${lora.id}:0.5>` });
+  assert.ok(
+    meanAbsDiff(both, tagged) > 0.2,
+    `the LoRA changes the FaceID image (${meanAbsDiff(both, tagged)})`,
+  );
 });
 
 test('faceid tune creation: an image without a face is a 422 naming it; nothing is stored', async () => {
