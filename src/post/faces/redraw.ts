@@ -58,10 +58,11 @@ export async function redrawFaces(
   const { width, height, channels } = img;
   const { size } = opts;
   // Blend in floating point (0–255) on a copy; written back in the input's representation.
-  const acc =
-    img.data instanceof Float32Array
-      ? Float64Array.from(img.data, (v) => v * 255)
-      : Float64Array.from(img.data);
+  // (plain loops: TypedArray.from with a map function took 4.6 s for a 1024×745 RGB image here)
+  const src = img.data;
+  const scale = src instanceof Float32Array ? 255 : 1;
+  const acc = new Float64Array(src.length);
+  for (let i = 0; i < src.length; i++) acc[i] = src[i] * scale;
   for (const [index, r] of regions.entries()) {
     throwIfAborted(opts.signal);
     opts.onProgress?.(index, regions.length);
@@ -100,8 +101,14 @@ export async function redrawFaces(
       }
   }
   opts.onProgress?.(regions.length, regions.length);
-  if (img.data instanceof Float32Array) return { ...img, data: Float32Array.from(acc, (v) => v / 255) };
-  return { ...img, data: Uint8Array.from(acc, (v) => Math.min(255, Math.max(0, Math.round(v)))) };
+  if (src instanceof Float32Array) {
+    const out = new Float32Array(acc.length);
+    for (let i = 0; i < acc.length; i++) out[i] = acc[i] / 255;
+    return { ...img, data: out };
+  }
+  const out = new Uint8Array(acc.length);
+  for (let i = 0; i < acc.length; i++) out[i] = Math.min(255, Math.max(0, Math.round(acc[i])));
+  return { ...img, data: out };
 }
 
 /**
