@@ -245,6 +245,7 @@ async function addCommand(config: Config, db: Db, argv: string[], out: (l: strin
   const name =
     values.name ??
     (abs.split('/').pop() ?? 'model').replace(/\.safetensors$/, '').replace(/[^A-Za-z0-9_.-]/g, '-');
+  modelDir(config.dataDir, name); // an invalid or reserved name is refused before any tune is registered
   const manifest: ModelManifest = {
     name,
     branch: 'sd15', // set from the checkpoint below

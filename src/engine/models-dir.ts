@@ -55,8 +55,18 @@ export function modelsRoot(dataDir: string): string {
   return join(dataDir, 'models');
 }
 
+/**
+ * Folders of the models directory that hold other networks (ControlNets and annotators, IP-Adapters and the image
+ * encoder, face models; docs/conditioning.md, docs/post.md): never a base model's name.
+ */
+export const RESERVED_MODEL_NAMES: ReadonlySet<string> = new Set(['controlnet', 'ip-adapter', 'faces']);
+
 export function modelDir(dataDir: string, name: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/.test(name)) throw new Error(`invalid model name "${name}"`);
+  if (RESERVED_MODEL_NAMES.has(name))
+    throw new Error(
+      `"${name}" is reserved under the models directory (it holds other networks); choose another name`,
+    );
   return join(modelsRoot(dataDir), name);
 }
 

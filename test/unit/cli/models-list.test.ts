@@ -13,7 +13,7 @@ import {
   controlnetDir,
   unavailableMessage,
 } from '../../../src/engine/conditioning.ts';
-import { modelsRoot } from '../../../src/engine/models-dir.ts';
+import { modelDir, modelsRoot, RESERVED_MODEL_NAMES } from '../../../src/engine/models-dir.ts';
 import { fixturePath } from '../../helpers/fixtures.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'atelier-models-list-'));
@@ -72,4 +72,16 @@ test('an installed ControlNet is listed as available', async () => {
   const r = rows(await list());
   assert.deepEqual(r.get('tile')?.slice(1), ['algorithm', 'yes', 'down/up-scaled input (TypeScript)', '-']);
   assert.equal(r.get('canny')?.[2], 'no');
+});
+
+test('models add refuses the names of the folders that hold other networks', async () => {
+  const lines: string[] = [];
+  const rc = await runModelsCommand(
+    ['add', fixturePath('sd-reference', 'model'), '--name', 'controlnet'],
+    loadConfig({ dataDir, logLevel: 'silent' }, {}),
+    { out: (l) => lines.push(l) },
+  );
+  assert.equal(rc, 1);
+  assert.match(lines.join('\n'), /"controlnet" is reserved under the models directory/);
+  for (const name of RESERVED_MODEL_NAMES) assert.throws(() => modelDir(dataDir, name), /reserved/);
 });
