@@ -75,6 +75,14 @@ export async function createTune(
     baseBranch = base.branch;
   }
   const branch = input.branch ?? baseBranch ?? defaultBranch(svc);
+  // A tune is trained for, and generates on, its base model: a model of another family (e.g. an sd15 LoRA on an sd21
+  // base) would not fit it. The mock branch has no model, so it goes with any base.
+  if (baseBranch !== undefined && branch !== baseBranch && branch !== 'fast' && baseBranch !== 'fast')
+    throw validationError({
+      base_tune_id: [
+        `tune ${input.base_tune_id} is a ${baseBranch} model; a ${branch} tune cannot use it as its base (leave branch blank or use ${baseBranch})`,
+      ],
+    });
   if (isLoraImport(raw, input))
     return { tune: await importLoraTune(svc, actor, raw, input, branch), created: true };
   const modelType = input.model_type ?? 'lora';

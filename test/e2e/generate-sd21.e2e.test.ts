@@ -211,3 +211,24 @@ test('a pulled SD-Turbo-like catalog model (branch sd21) generates with its cata
   assert.equal(p.steps, 1);
   assert.equal(p.scheduler, 'euler_a');
 });
+
+test('a tune of another family cannot take an sd21 base model as its base_tune_id (422 naming both branches)', async () => {
+  const res = await h.req({
+    method: 'POST',
+    url: '/tunes',
+    payload: {
+      tune: {
+        title: 'sd15 lora on sd21',
+        name: 'man',
+        branch: 'sd15',
+        base_tune_id: V_TUNE,
+        image_urls: ['https://example.com/a.jpg'],
+      },
+    },
+  });
+  assert.equal(res.statusCode, 422, res.body);
+  assert.match(
+    res.json().errors.base_tune_id[0],
+    new RegExp(`tune ${V_TUNE} is a sd21 model; a sd15 tune cannot use it as its base`),
+  );
+});
