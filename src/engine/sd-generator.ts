@@ -93,7 +93,7 @@ export function promptTextOf(text: string): string {
 }
 
 export class SdGenerator implements Generator {
-  readonly name = 'atelier-sd15';
+  readonly name = 'atelier-sd'; // SD 1.x and 2.x (SD_BRANCHES); named in capability 422s
 
   private readonly runner: PipelineRunner;
 
