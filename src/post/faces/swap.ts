@@ -8,6 +8,7 @@ import {
   ARCFACE_INSTALL,
   ARCFACE_SIZE,
   arcfacePath,
+  l2Normalize,
 } from './embedding.ts';
 import { type FaceDetectorLike, facesLargestFirst } from './inpaint.ts';
 import { type FaceTemplate, redrawFaces, templateRegion } from './redraw.ts';
@@ -65,14 +66,6 @@ export function embedderKey(modelsDir: string): string {
   return `${p}:${st.size}:${Math.round(st.mtimeMs)}`;
 }
 
-export function l2Normalized(v: ArrayLike<number>): Float32Array {
-  let s = 0;
-  for (let i = 0; i < v.length; i++) s += v[i] * v[i];
-  const n = Math.sqrt(s);
-  if (!(n > 0)) throw new Error('cannot normalise a zero vector');
-  return Float32Array.from(v, (x) => x / n);
-}
-
 /**
  * The tune's identity: the mean of the L2-normalised embeddings of its training images' faces, normalised
  * again (so it is a normed embedding like a single face's). Images without a face are skipped; none → error.
@@ -83,10 +76,10 @@ export function meanIdentity(embeddings: readonly Float32Array[]): Float32Array 
   const sum = new Float64Array(d);
   for (const e of embeddings) {
     if (e.length !== d) throw new Error(`face embeddings of different sizes (${d} and ${e.length})`);
-    const n = l2Normalized(e);
+    const n = l2Normalize(e);
     for (let i = 0; i < d; i++) sum[i] += n[i];
   }
-  return l2Normalized(sum);
+  return l2Normalize(Float32Array.from(sum));
 }
 
 /** inswapper's source input: normalize(identity · emap), emap [D, D] row-major (numpy `np.dot(latent, emap)`). */
@@ -104,7 +97,7 @@ export function swapLatent(
     const row = i * n;
     for (let j = 0; j < n; j++) out[j] += v * emap.data[row + j];
   }
-  return l2Normalized(out);
+  return l2Normalize(Float32Array.from(out));
 }
 
 export interface FaceSwapper {
