@@ -1,9 +1,10 @@
 // UNet (512x512, batch 2) and VAE decode timings on a full-size random-weight SD 1.5, beside a same-run
 // roofline: the GFLOP/s onnxruntime reaches on one large MatMul. Prints each model's FLOP count and the
 // fraction of the roofline it reaches, and peak RSS against the weights' size.
-// Env: BENCH_THREADS (intra-op threads, default: all cores), BENCH_OPT (extended (default)|all|basic|disabled),
-//      BENCH_RUNS (timed runs, default 2), BENCH_MODEL (a diffusers folder; default: the random SD 1.5,
-//      written by scripts/make-random-sd15.ts on first use).
+// Env: the session settings of bench/session-env.ts (BENCH_THREADS, BENCH_OPT, BENCH_ARENA, BENCH_MEMPATTERN,
+//      BENCH_CONFIG), BENCH_RUNS (timed runs, default 2), BENCH_MODEL (a diffusers folder; default: the random
+//      SD 1.5, written by scripts/make-random-sd15.ts on first use).
+// Per-operator profiles of the same models: scripts/profile-engine.ts.
 
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -13,12 +14,11 @@ import { GraphBuilder, MODEL_FILE } from '../src/engine/graph/builder.ts';
 import { loadParts } from '../src/engine/load.ts';
 import { unetFlops } from '../src/engine/models/unet.ts';
 import { vaeDecoderFlops } from '../src/engine/models/vae.ts';
-import { type OptimizationLevel, OrtSession, type SessionSettings } from '../src/engine/ort.ts';
+import { OrtSession } from '../src/engine/ort.ts';
+import { benchSessionSettings, describeSettings } from './session-env.ts';
 
-const threads = Number(process.env.BENCH_THREADS ?? 0) || undefined;
-const optimization = (process.env.BENCH_OPT ?? 'extended') as OptimizationLevel;
 const runs = Number(process.env.BENCH_RUNS ?? 2);
-const settings: SessionSettings = { intraOpThreads: threads, optimization };
+const settings = benchSessionSettings();
 
 function randn(n: number, seed: number): Float32Array {
   let x = seed | 1;
@@ -75,7 +75,7 @@ if (!process.env.BENCH_MODEL && !existsSync(join(modelDir, 'unet', 'diffusion_py
   console.log(`writing a random SD 1.5 into ${modelDir} ...`);
   makeRandomSd15(modelDir);
 }
-console.log(`cores ${cpus().length}, intra-op threads ${threads ?? 'default'}, optimization ${optimization}`);
+console.log(`cores ${cpus().length}, ${describeSettings(settings)}`);
 // the roofline is measured before and after the models (best of both), so a busy machine shows up as a
 // low roofline rather than as an impossible fraction
 let peak = await roofline();
@@ -99,6 +99,7 @@ const ehs = {
   dims: [batch, 77, unet.config.crossAttentionDim],
 };
 const unetSecs = await best('UNet 512x512 batch 2', runs, () => unet.predict(sample, 500, ehs));
+const rssAfterUnet = process.resourceUsage().maxRSS * 1024;
 const latent = { data: randn(4 * lh * lh, 5), dims: [1, 4, lh, lh] };
 const vaeSecs = await best('VAE decode 512x512', Math.max(1, runs - 1), () => vae.decode(latent));
 peak = Math.max(peak, await roofline());
@@ -115,6 +116,7 @@ const weights =
   fileSize(join(modelDir, 'unet', 'diffusion_pytorch_model.safetensors')) +
   fileSize(join(modelDir, 'vae', 'diffusion_pytorch_model.safetensors'));
 const rss = process.resourceUsage().maxRSS * 1024;
+console.log(`peak RSS after the UNet runs ${(rssAfterUnet / 2 ** 30).toFixed(2)} GiB`);
 console.log(
   `peak RSS ${(rss / 2 ** 30).toFixed(2)} GiB vs UNet+VAE weights ${(weights / 2 ** 30).toFixed(2)} GiB (x${(rss / weights).toFixed(2)})`,
 );

@@ -11,6 +11,14 @@ export interface SessionSettings {
   optimization?: OptimizationLevel;
   /** write the optimised graph here (debugging) */
   optimizedModelPath?: string;
+  /** per-node timing profile written to `<prefix>_<date>.json` (see `endProfiling`) */
+  profileFilePrefix?: string;
+  /** onnxruntime's CPU arena allocator (default on) */
+  cpuMemArena?: boolean;
+  /** pre-planned activation buffers for repeated input shapes (default on) */
+  memPattern?: boolean;
+  /** raw onnxruntime session config entries, e.g. { 'session.disable_prepacking': '1' } */
+  configEntries?: Record<string, string>;
 }
 
 export type TensorData = Float32Array | Float64Array | Int32Array | BigInt64Array;
@@ -53,6 +61,13 @@ export class OrtSession {
     if (settings.intraOpThreads) options.intraOpNumThreads = settings.intraOpThreads;
     if (settings.interOpThreads) options.interOpNumThreads = settings.interOpThreads;
     if (settings.optimizedModelPath) options.optimizedModelFilePath = settings.optimizedModelPath;
+    if (settings.profileFilePrefix) {
+      options.enableProfiling = true;
+      options.profileFilePrefix = settings.profileFilePrefix;
+    }
+    if (settings.cpuMemArena !== undefined) options.enableCpuMemArena = settings.cpuMemArena;
+    if (settings.memPattern !== undefined) options.enableMemPattern = settings.memPattern;
+    if (settings.configEntries) options.extra = settings.configEntries;
     return new OrtSession(await ort.InferenceSession.create(modelPath, options), modelPath);
   }
 
@@ -128,6 +143,11 @@ export class OrtSession {
     if (problems.length) {
       throw new FeedError(`${this.path}: bad feed: ${problems.join('; ')} (fed ${describeFeeds(feeds)})`);
     }
+  }
+
+  /** Stops profiling (sessions created with `profileFilePrefix`) and writes `<prefix>_<date>.json`. */
+  endProfiling(): void {
+    this.live().endProfiling();
   }
 
   async dispose(): Promise<void> {

@@ -16,9 +16,15 @@ import type { TfjsLayer, TfjsLayersModel } from './weights.ts';
  * - PixelShuffle<s>x = tf.depthToSpace(x, s, 'NHWC'); TF's channel order (i·s + j)·C + c is ONNX DepthToSpace's
  *   DCR mode (Shi et al. 2016, arXiv:1609.05158).
  * - UpSampling2D nearest: Resize nearest, asymmetric coordinates, floor (pixel replication).
+ *
+ * A Conv2D reading a Concatenate is emitted as one Conv per concatenated input, each with its slice of the kernel's
+ * input channels, summed: conv(W, [a; b]) = conv(W_a, a) + conv(W_b, b) (convolution is linear in its input). The
+ * dense blocks of the RDN/RRDN networks concatenate before every conv; on onnxruntime's CPU provider the Concat
+ * copies plus the NCHW↔NCHWc reorders around them took ~25 % of a thick tile, while the Adds fuse into the
+ * NCHWc convolutions as their accumulate ("Sum") input. The Concat itself is emitted only for other consumers.
  */
 /** Bump when `buildSrGraph` changes what it emits: it is part of the graph cache key. */
-export const SR_GRAPH_VERSION = 1;
+export const SR_GRAPH_VERSION = 3;
 
 export interface SrGraphOptions {
   /** Value range the network expects and produces (UpscalerJS `inputRange`): 1 for [0,1], 255 for [0,255]. */
@@ -58,6 +64,19 @@ export function kerasKernelToOnnx(data: Float32Array, [kh, kw, cin, cout]: numbe
   return out;
 }
 
+/** Input channels [lo, hi) of an ONNX kernel viewed as [cout, cin, k] (k = kh·kw). */
+function sliceInputChannels(
+  data: Float32Array,
+  [cout, cin, k]: [number, number, number],
+  lo: number,
+  hi: number,
+): Float32Array {
+  const out = new Float32Array(cout * (hi - lo) * k);
+  for (let o = 0; o < cout; o++)
+    out.set(data.subarray((o * cin + lo) * k, (o * cin + hi) * k), o * (hi - lo) * k);
+  return out;
+}
+
 function pixelShuffleScale(layer: TfjsLayer): number {
   const fromConfig = layer.config.scale;
   if (typeof fromConfig === 'number') return fromConfig;
@@ -68,6 +87,12 @@ function pixelShuffleScale(layer: TfjsLayer): number {
 
 /** Walks the layers once, tracking channels and spatial scale, to count MACs and the overall upscale factor. */
 export function describeSrNetwork(model: TfjsLayersModel): SrNetworkInfo {
+  const { scale, macsPerInputPixel } = walkSrNetwork(model);
+  return { scale, macsPerInputPixel };
+}
+
+/** Output channels of every layer (by name), the overall upscale factor and the MACs per input pixel. */
+function walkSrNetwork(model: TfjsLayersModel): SrNetworkInfo & { channels: Map<string, number> } {
   const channels = new Map<string, number>();
   const scale = new Map<string, number>();
   let macs = 0;
@@ -104,7 +129,7 @@ export function describeSrNetwork(model: TfjsLayersModel): SrNetworkInfo {
     channels.set(layer.name, c);
     scale.set(layer.name, s);
   }
-  return { scale: scale.get(model.outputs[0]) ?? 1, macsPerInputPixel: macs };
+  return { scale: scale.get(model.outputs[0]) ?? 1, macsPerInputPixel: macs, channels };
 }
 
 export function buildSrGraph(model: TfjsLayersModel, opts: SrGraphOptions): GraphBuilder {
@@ -114,9 +139,17 @@ export function buildSrGraph(model: TfjsLayersModel, opts: SrGraphOptions): Grap
     );
   }
   const g = new GraphBuilder('esrgan');
+  const { channels } = walkSrNetwork(model);
   const values = new Map<string, string>();
+  // Concatenate layers: their parts, concatenated only when a layer other than Conv2D reads them
+  const concats = new Map<string, { parts: string[]; widths: number[] }>();
+  const valueNamed = (name: string): string | undefined => {
+    const lazy = concats.get(name);
+    if (!values.has(name) && lazy) values.set(name, g.op('Concat', lazy.parts, { axis: 1 }, name));
+    return values.get(name);
+  };
   const inputOf = (layer: TfjsLayer, i = 0): string => {
-    const v = values.get(layer.inbound[i]);
+    const v = valueNamed(layer.inbound[i]);
     if (v === undefined) throw new Error(`layer ${layer.name}: input ${layer.inbound[i]} is not defined yet`);
     return v;
   };
@@ -153,17 +186,29 @@ export function buildSrGraph(model: TfjsLayersModel, opts: SrGraphOptions): Grap
             Math.ceil((kw - 1) / 2),
           ];
         } else if (padding !== 'valid') unsupported(layer, `padding ${padding}`);
-        const inputs = [
-          inputOf(layer),
-          g.weight(`${layer.name}/kernel`, [cout, cin, kh, kw], () =>
+        const attrs = { kernel_shape: [kh, kw], pads, strides: [1, 1] };
+        const biasData = cfg.use_bias !== false ? weight(layer, 'bias').data : undefined;
+        const bias = biasData ? [g.weight(`${layer.name}/bias`, [cout], () => biasData)] : [];
+        const lazy = concats.get(layer.inbound[0]);
+        if (lazy && lazy.widths.reduce((a, w) => a + w, 0) === cin) {
+          // one Conv per concatenated input on its slice of the kernel, summed (see the header comment)
+          let from = 0;
+          out = '';
+          lazy.parts.forEach((part, k) => {
+            const [lo, hi] = [from, from + lazy.widths[k]];
+            from = hi;
+            const w = g.weight(`${layer.name}/kernel[${lo}:${hi}]`, [cout, hi - lo, kh, kw], () =>
+              sliceInputChannels(kerasKernelToOnnx(kernel.data, kernel.shape), [cout, cin, kh * kw], lo, hi),
+            );
+            const partial = g.op('Conv', [part, w, ...(k === 0 ? bias : [])], attrs);
+            out = k === 0 ? partial : g.op('Add', [partial, out]);
+          });
+        } else {
+          const w = g.weight(`${layer.name}/kernel`, [cout, cin, kh, kw], () =>
             kerasKernelToOnnx(kernel.data, kernel.shape),
-          ),
-        ];
-        if (cfg.use_bias !== false) {
-          const bias = weight(layer, 'bias');
-          inputs.push(g.weight(`${layer.name}/bias`, [cout], () => bias.data));
+          );
+          out = g.op('Conv', [inputOf(layer), w, ...bias], attrs, layer.name);
         }
-        out = g.op('Conv', inputs, { kernel_shape: [kh, kw], pads, strides: [1, 1] }, layer.name);
         const act = str(cfg, 'activation') ?? 'linear';
         if (act === 'relu') out = g.op('Relu', [out]);
         else if (act !== 'linear') unsupported(layer, `activation ${act}`);
@@ -179,13 +224,16 @@ export function buildSrGraph(model: TfjsLayersModel, opts: SrGraphOptions): Grap
       case 'Concatenate': {
         const axis = cfg.axis ?? -1;
         if (axis !== -1 && axis !== 3) unsupported(layer, `concatenation on axis ${String(axis)}`);
-        out = g.op(
-          'Concat',
-          layer.inbound.map((_, i) => inputOf(layer, i)),
-          { axis: 1 },
-          layer.name,
-        );
-        break;
+        // nested concatenations (each dense-block step appends to the previous one) are flattened
+        const parts: string[] = [];
+        const widths: number[] = [];
+        layer.inbound.forEach((name, i) => {
+          const inner = values.has(name) ? undefined : concats.get(name);
+          parts.push(...(inner?.parts ?? [inputOf(layer, i)]));
+          widths.push(...(inner?.widths ?? [channels.get(name) ?? 0]));
+        });
+        concats.set(layer.name, { parts, widths });
+        continue;
       }
       case 'Add':
         out = g.op(
@@ -225,7 +273,7 @@ export function buildSrGraph(model: TfjsLayersModel, opts: SrGraphOptions): Grap
     }
     values.set(layer.name, out);
   }
-  const last = values.get(model.outputs[0]);
+  const last = valueNamed(model.outputs[0]);
   if (!last) throw new Error(`output layer ${model.outputs[0]} not found`);
   const result = opts.range === 1 ? last : g.op('Mul', [last, g.scalar(1 / opts.range)]);
   g.output('sr', result, [1, 3, 'out_height', 'out_width']);

@@ -44,3 +44,28 @@ test('layers the translator does not know are refused by name', () => {
   };
   assert.throws(() => buildSrGraph(broken, { range: 255 }), /BatchNormalization.*not supported/);
 });
+
+test('a conv reading a (nested) concatenation becomes summed partial convs on kernel slices: no Concat left', () => {
+  const model = readTfjsLayersModel(esrganModelJson('thick'));
+  const { nodes } = buildSrGraph(model, { range: 1 }).ir();
+  const count = (op: string) => nodes.filter((n) => n.opType === op).length;
+  assert.equal(count('Concat'), 0);
+  // each RDB: dense convs on 1, 2, 3, 4 concatenated inputs and the fusion conv on 5 -> 15 partials; head/tail 4
+  assert.equal(count('Conv'), 30 * 15 + 4);
+  // the slices of each kernel's input channels are contiguous and cover all of them
+  const slices = new Map<string, [number, number][]>();
+  for (const n of nodes.filter((n) => n.opType === 'Conv')) {
+    const m = /^(.*\/kernel)\[(\d+):(\d+)\]$/.exec(n.inputs[1]);
+    if (m) slices.set(m[1], [...(slices.get(m[1]) ?? []), [Number(m[2]), Number(m[3])]]);
+  }
+  assert.equal(slices.size, 30 * 4);
+  for (const [kernel, ranges] of slices) {
+    const cin = model.weights.get(kernel)?.shape[2];
+    let next = 0;
+    for (const [lo, hi] of ranges) {
+      assert.equal(lo, next, kernel);
+      next = hi;
+    }
+    assert.equal(next, cin, kernel);
+  }
+});
