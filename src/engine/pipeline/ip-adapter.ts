@@ -151,36 +151,21 @@ export function imageEncoderFiles(dir: string): { weights: string; config?: Clip
   return { weights: join(dir, weights), config };
 }
 
-async function runOnce(modelPath: string, load: Load, feeds: Parameters<OrtSession['run']>[0]) {
-  const s = await OrtSession.create(modelPath, load.session);
-  try {
-    return await s.run(feeds);
-  } finally {
-    await s.dispose();
-  }
-}
-
-/** The CLIP encoder's outputs for the input image and for all-zero pixel values (Plus's unconditional input). */
-async function encodeImage(dir: string, image: Tensor, load: Load) {
+/** The CLIP image encoder graph (cached) and its config. */
+function imageEncoderGraph(dir: string, load: Load): { modelPath: string; config: ClipVisionConfig } {
   const files = imageEncoderFiles(dir);
   const file = SafetensorsFile.open(files.weights);
   try {
     const src = sourceFromFile(file);
-    const cfg = files.config ?? detectClipVisionConfig(src);
+    const config = files.config ?? detectClipVisionConfig(src);
     const compiled = compileCached({
       cacheDir: load.cacheDir ?? defaultCacheDir(),
       component: 'clip-vision',
       identity: src.identity(),
-      options: { cfg },
-      build: () => buildClipVisionGraph(src, cfg),
+      options: { cfg: config },
+      build: () => buildClipVisionGraph(src, config),
     });
-    const px = clipPixelValues(image, cfg.imageSize);
-    const batch = new Float32Array(2 * px.data.length); // [image, zeros]
-    batch.set(px.data);
-    const out = await runOnce(compiled.modelPath, load, {
-      pixel_values: { data: batch, dims: [2, 3, cfg.imageSize, cfg.imageSize] },
-    });
-    return out;
+    return { modelPath: compiled.modelPath, config };
   } finally {
     file.close();
   }
@@ -192,16 +177,30 @@ function row(t: Tensor, i: number): Tensor {
 }
 
 /**
+ * Everything an adapter generation runs besides the base model, open: the adapter UNet (LoRAs merged), the
+ * projection and, for image adapters, the CLIP image encoder. Independent of the prompt (tokens, scale and batch
+ * are per run), so a model cache can keep it; `dispose` closes only these sessions.
+ */
+export interface AdapterModel {
+  type: AdapterRequest['type'];
+  config: IpAdapterConfig;
+  unetConfig: UnetConfig;
+  unet: OrtSession;
+  projection: OrtSession;
+  encoder?: { session: OrtSession; config: ClipVisionConfig };
+  dispose(): Promise<void>;
+}
+
+/**
  * Conditional and unconditional image tokens [1, tokens, cross] (FaceID with several embeddings: their mean,
  * re-normalised — one identity from all training images).
  */
 export async function adapterTokens(
+  model: AdapterModel,
   req: AdapterRequest,
-  adapter: { source: TensorSource; config: IpAdapterConfig },
   image: Tensor | undefined,
-  load: Load,
 ): Promise<{ cond: Tensor; uncond: Tensor }> {
-  const cfg = adapter.config;
+  const cfg = model.config;
   let embeds: Tensor; // [2, ...]: row 0 conditional, row 1 unconditional
   if (cfg.projection === 'faceid-mlp') {
     const faces = req.faceEmbeddings ?? [];
@@ -219,8 +218,12 @@ export async function adapterTokens(
     embeds = { data, dims: [2, D] };
   } else {
     if (!image) throw new Error(`controlnet "${req.type}" needs an input image (the image prompt)`);
-    if (!req.imageEncoderDir) throw new Error(`controlnet "${req.type}" needs the CLIP image encoder`);
-    const out = await encodeImage(req.imageEncoderDir, image, load);
+    if (!model.encoder) throw new Error(`controlnet "${req.type}" needs the CLIP image encoder`);
+    const S = model.encoder.config.imageSize;
+    const px = clipPixelValues(image, S);
+    const batch = new Float32Array(2 * px.data.length); // [image, zeros]
+    batch.set(px.data);
+    const out = await model.encoder.session.run({ pixel_values: { data: batch, dims: [2, 3, S, S] } });
     if (cfg.projection === 'resampler') embeds = out.penultimate_hidden_state;
     else {
       const e = out.image_embeds;
@@ -229,19 +232,11 @@ export async function adapterTokens(
       data.set(e.data.subarray(0, D)); // row 1 stays zeros: zeros_like(image_embeds)
       embeds = { data, dims: [2, D] };
     }
-    if (embeds.dims[embeds.dims.length - 1] !== cfg.clipEmbeddingDim)
-      throw new Error(
-        `the image encoder gives width ${embeds.dims[embeds.dims.length - 1]}, the adapter reads ${cfg.clipEmbeddingDim}`,
-      );
+    const width = embeds.dims[embeds.dims.length - 1];
+    if (width !== cfg.clipEmbeddingDim)
+      throw new Error(`the image encoder gives width ${width}, the adapter reads ${cfg.clipEmbeddingDim}`);
   }
-  const compiled = compileCached({
-    cacheDir: load.cacheDir ?? defaultCacheDir(),
-    component: 'ip-projection',
-    identity: adapter.source.identity(),
-    options: { cfg },
-    build: () => buildIpProjectionGraph(adapter.source, cfg),
-  });
-  const { ip_tokens } = await runOnce(compiled.modelPath, load, { embeds });
+  const { ip_tokens } = await model.projection.run({ embeds });
   return { cond: row(ip_tokens, 0), uncond: row(ip_tokens, 1) };
 }
 
@@ -296,10 +291,90 @@ export function adapterUnetGraph(
 }
 
 /**
- * The whole adapter generation: image tokens, the adapter UNet, then txt2img (controlnet_txt2img, FaceID
- * without an input image) or img2img from the input image at `denoisingStrength`, on `base`'s other parts
- * (with LoRAs, `base` is the LoRA variant: its text encoder is already merged; `loras` merges the UNet side).
+ * Opens an adapter beside a loaded base model (see AdapterModel); refuses an adapter of the wrong kind for the
+ * type, one that does not fit the UNet, and pickled files, before any session opens.
  */
+export async function openAdapterModel(
+  base: SdModel,
+  basePath: string,
+  req: Pick<AdapterRequest, 'type' | 'adapterPath' | 'imageEncoderDir'>,
+  load: Load,
+  loras?: AdapterLoras,
+): Promise<AdapterModel> {
+  if (base.unet.skipCount !== undefined) throw new Error('IP-Adapter: the base UNet must be the plain graph');
+  const adapter = openAdapter(req.adapterPath);
+  const opened: OrtSession[] = [];
+  try {
+    const expected = req.type === 'faceid' ? 'faceid-mlp' : req.type === 'ipadapter' ? 'linear' : 'resampler';
+    if (adapter.config.projection !== expected)
+      throw new Error(
+        `${req.adapterPath} is a "${adapter.config.projection}" adapter; "${req.type}" needs a "${expected}" one (docs/conditioning.md)`,
+      );
+    const config = adapter.config;
+    const unetPath = adapterUnetGraph(basePath, base.unet.config, adapter, load, loras);
+    const projection = compileCached({
+      cacheDir: load.cacheDir ?? defaultCacheDir(),
+      component: 'ip-projection',
+      identity: adapter.source.identity(),
+      options: { cfg: config },
+      build: () => buildIpProjectionGraph(adapter.source, config),
+    });
+    let encoder: AdapterModel['encoder'];
+    if (config.projection !== 'faceid-mlp') {
+      if (!req.imageEncoderDir) throw new Error(`controlnet "${req.type}" needs the CLIP image encoder`);
+      const g = imageEncoderGraph(req.imageEncoderDir, load);
+      const session = await OrtSession.create(g.modelPath, load.session);
+      opened.push(session);
+      encoder = { session, config: g.config };
+    }
+    const projectionSession = await OrtSession.create(projection.modelPath, load.session);
+    opened.push(projectionSession);
+    const unet = await OrtSession.create(unetPath, load.session);
+    opened.push(unet);
+    return {
+      type: req.type,
+      config,
+      unetConfig: base.unet.config,
+      unet,
+      projection: projectionSession,
+      encoder,
+      dispose: async () => {
+        await Promise.all(opened.map((o) => o.dispose()));
+      },
+    };
+  } catch (e) {
+    await Promise.all(opened.map((o) => o.dispose()));
+    throw e;
+  } finally {
+    adapter.file.close();
+  }
+}
+
+/**
+ * One generation on an open adapter: image tokens, then txt2img (controlnet_txt2img, FaceID without an input
+ * image) or img2img from the input image at `denoisingStrength`, on `base`'s other parts (with LoRAs, `base` is
+ * the LoRA variant: its text encoder is already merged; the adapter UNet was opened with the same LoRAs).
+ */
+export async function runWithAdapter(
+  base: SdModel,
+  model: AdapterModel,
+  req: AdapterRequest,
+  opts: GenerateOptions,
+): Promise<PipelineOutput> {
+  if (req.type !== model.type) throw new Error(`adapter opened for "${model.type}", asked for "${req.type}"`);
+  const tokens = await adapterTokens(model, req, opts.initImage);
+  const unet = new IpAdapterUnet(
+    model.unetConfig,
+    model.unet,
+    tokens,
+    opts.numImages,
+    req.scale ?? DEFAULT_IP_ADAPTER_SCALE,
+  );
+  const initImage = req.type === 'faceid' || !req.txt2img ? opts.initImage : undefined;
+  return runPipeline({ ...base, unet, inpaintUnet: undefined }, { ...opts, initImage });
+}
+
+/** Open, run once, close (what the runner does until the ModelManager caches AdapterModels). */
 export async function generateWithAdapter(
   base: SdModel,
   basePath: string,
@@ -308,29 +383,10 @@ export async function generateWithAdapter(
   load: Load,
   loras?: AdapterLoras,
 ): Promise<PipelineOutput> {
-  if (base.unet.skipCount !== undefined) throw new Error('IP-Adapter: the base UNet must be the plain graph');
-  const adapter = openAdapter(req.adapterPath);
-  let unet: IpAdapterUnet | undefined;
+  const model = await openAdapterModel(base, basePath, req, load, loras);
   try {
-    const expected = req.type === 'faceid' ? 'faceid-mlp' : req.type === 'ipadapter' ? 'linear' : 'resampler';
-    if (adapter.config.projection !== expected)
-      throw new Error(
-        `${req.adapterPath} is a "${adapter.config.projection}" adapter; "${req.type}" needs a "${expected}" one (docs/conditioning.md)`,
-      );
-    const tokens = await adapterTokens(req, adapter, opts.initImage, load);
-    const modelPath = adapterUnetGraph(basePath, base.unet.config, adapter, load, loras);
-    const session = await OrtSession.create(modelPath, load.session);
-    unet = new IpAdapterUnet(
-      base.unet.config,
-      session,
-      tokens,
-      opts.numImages,
-      req.scale ?? DEFAULT_IP_ADAPTER_SCALE,
-    );
-    const initImage = req.type === 'faceid' || !req.txt2img ? opts.initImage : undefined;
-    return await runPipeline({ ...base, unet, inpaintUnet: undefined }, { ...opts, initImage });
+    return await runWithAdapter(base, model, req, opts);
   } finally {
-    adapter.file.close();
-    await unet?.dispose();
+    await model.dispose();
   }
 }

@@ -14,6 +14,8 @@ import {
   faceIdLora,
   generateWithAdapter,
   openAdapter,
+  openAdapterModel,
+  runWithAdapter,
 } from '../../../src/engine/pipeline/ip-adapter.ts';
 import { runPipeline } from '../../../src/engine/pipeline/registry.ts';
 import { arcfacePath } from '../../../src/post/faces/embedding.ts';
@@ -87,6 +89,16 @@ describe('IP-Adapter types end to end on the tiny model', () => {
       );
       const again = await gen({ scale: 1 });
       assert.deepEqual(again.images.data, one.images.data, 'deterministic');
+      // one open adapter serves runs with any scale and image (what a model cache keeps)
+      const opened = await openAdapterModel(base, MODEL_DIR(), adapter, load);
+      try {
+        const run = (scale: number) =>
+          runWithAdapter(base, opened, { ...adapter, scale }, { ...req, initImage: picture(1) });
+        assert.deepEqual((await run(1)).images.data, one.images.data);
+        assert.deepEqual((await run(0)).images.data, zero.images.data);
+      } finally {
+        await opened.dispose();
+      }
       const i2i = await gen({ scale: 1, txt2img: false });
       assert.equal(i2i.stepLatents.length, 1); // floor(2 * 0.5): img2img from the input image
       assert.equal(one.stepLatents.length, 2);
