@@ -12,13 +12,16 @@ import {
   type JobQueue,
   jobRetryDelayMs,
 } from './queue.ts';
-import { fairQueuePosition } from './queue-position.ts';
+import { fairQueuePosition, type QueueAccount } from './queue-position.ts';
 
 export interface EmbeddedQueueOptions {
   leaseMs: number;
   maxAttempts: number;
   retryBaseMs: number;
 }
+
+/** How long the fair-pick keys behind queue positions are reused (see pickKeys). */
+export const KEYS_MS = 1000;
 
 const toClaimed = (j: Job): ClaimedJob => ({
   id: j.id,
@@ -32,6 +35,8 @@ const toClaimed = (j: Job): ClaimedJob => ({
 
 export class EmbeddedQueue implements JobQueue {
   private readonly events = new EventEmitter();
+  private readonly keys = new Map<string, { version: number; at: number; accounts: QueueAccount[] }>();
+  private version = 0;
 
   constructor(
     private readonly db: Db,
@@ -49,6 +54,7 @@ export class EmbeddedQueue implements JobQueue {
       maxAttempts: o.maxAttempts ?? this.opts.maxAttempts,
       runAt: o.runAt ? nowIso(o.runAt.getTime()) : undefined,
     });
+    this.changed();
     this.events.emit('enqueued');
     return job.id;
   }
@@ -59,7 +65,10 @@ export class EmbeddedQueue implements JobQueue {
       const pick = await sql.pickNextJob(this.db, types);
       if (!pick) return null;
       const got = await sql.tryClaimJob(this.db, pick.id, workerId, this.opts.leaseMs);
-      if (got) return toClaimed(got);
+      if (got) {
+        this.changed();
+        return toClaimed(got);
+      }
     }
     return null;
   }
@@ -72,6 +81,7 @@ export class EmbeddedQueue implements JobQueue {
 
   async complete(jobId: number, workerId: string): Promise<void> {
     await sql.finishJob(this.db, jobId, workerId, 'completed');
+    this.changed();
   }
 
   async fail(
@@ -80,6 +90,7 @@ export class EmbeddedQueue implements JobQueue {
     error: string,
     permanent: boolean,
   ): Promise<'retrying' | 'failed'> {
+    this.changed(); // the job leaves `running` either way
     const job = await sql.getJob(this.db, jobId);
     if (job && !permanent && job.attempts < job.max_attempts) {
       const runAt = nowIso(Date.now() + jobRetryDelayMs(this.opts.retryBaseMs, job.attempts));
@@ -90,15 +101,20 @@ export class EmbeddedQueue implements JobQueue {
   }
 
   async release(jobId: number, workerId: string): Promise<void> {
-    if (await sql.releaseJob(this.db, jobId, workerId)) this.events.emit('enqueued');
+    if (await sql.releaseJob(this.db, jobId, workerId)) {
+      this.changed();
+      this.events.emit('enqueued');
+    }
   }
 
   async cancelled(jobId: number, workerId: string): Promise<void> {
     await sql.finishJob(this.db, jobId, workerId, 'cancelled', 'cancelled');
+    this.changed();
   }
 
   async cancel(type: string, subjectId: number): Promise<void> {
     const { flaggedRunning } = await sql.cancelSubjectJobs(this.db, type, subjectId);
+    this.changed();
     if (flaggedRunning.length)
       this.events.emit(
         'cancel',
@@ -107,7 +123,9 @@ export class EmbeddedQueue implements JobQueue {
   }
 
   async reapExpired(): Promise<ClaimedJob[]> {
-    return (await sql.reapExpiredLeases(this.db)).map(toClaimed);
+    const failed = await sql.reapExpiredLeases(this.db);
+    this.changed(); // requeued ones count again
+    return failed.map(toClaimed);
   }
 
   async subjectsWithJobs(type: string, subjectIds: number[]): Promise<Set<number>> {
@@ -121,12 +139,33 @@ export class EmbeddedQueue implements JobQueue {
     const now = nowIso();
     const ranks = await sql.dueJobRanks(this.db, type, subjectIds, among, now);
     if (!ranks.length) return out;
-    const accounts = await sql.fairPickKeys(this.db, among, now);
+    const accounts = await this.pickKeys(among, now);
     for (const r of ranks) {
       const pos = fairQueuePosition(accounts, r.accountId, r.rank);
       if (pos !== null) out.set(r.subjectId, pos);
     }
     return out;
+  }
+
+  /**
+   * The accounts' fair-pick keys (a scan of every due job, as costly as a pick), kept for KEYS_MS: every open
+   * event stream of a queued prompt asks for its position every 250 ms, and one read answers them all. This
+   * queue's own enqueues, claims and settlements drop it at once; other processes' changes show within KEYS_MS.
+   */
+  private async pickKeys(among: string[], now: string): Promise<QueueAccount[]> {
+    const key = [...among].sort().join(',');
+    const cached = this.keys.get(key);
+    if (cached && cached.version === this.version && Date.now() - cached.at < KEYS_MS) return cached.accounts;
+    const version = this.version;
+    const at = Date.now();
+    const accounts = await sql.fairPickKeys(this.db, among, now);
+    this.keys.set(key, { version, at, accounts });
+    return accounts;
+  }
+
+  /** This queue changed the jobs table: positions must be read afresh. */
+  private changed(): void {
+    this.version++;
   }
 
   async nextDueAt(types: string[]): Promise<Date | null> {

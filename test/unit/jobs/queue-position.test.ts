@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { EmbeddedQueue } from '../../../src/jobs/embedded-queue.ts';
+import { EmbeddedQueue, KEYS_MS } from '../../../src/jobs/embedded-queue.ts';
 import { fairQueuePosition, type QueueAccount } from '../../../src/jobs/queue-position.ts';
 import { openDatabase } from '../../../src/store/db.ts';
 
@@ -110,6 +110,30 @@ test('embedded queue: a training job of another type counts ahead of a prompt; p
       },
       'a cancelled job leaves the queue; account 1 still runs one, so 81 goes first',
     );
+  } finally {
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('embedded queue: another process’s claim shows in positions within KEYS_MS; this queue’s own at once', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'atelier-qpos-'));
+  const db = await openDatabase(join(dir, 'q.db'));
+  try {
+    const opts = { leaseMs: 30_000, maxAttempts: 3, retryBaseMs: 1000 };
+    const api = new EmbeddedQueue(db, opts); // the API process
+    const worker = new EmbeddedQueue(db, opts); // a worker process on the same database
+    await api.enqueue({ type: 'prompt', accountId: 1, subjectId: 10 });
+    await api.enqueue({ type: 'prompt', accountId: 1, subjectId: 11 });
+    await api.enqueue({ type: 'prompt', accountId: 2, subjectId: 20 });
+    const among = ['prompt'];
+    const read = async (q: EmbeddedQueue) => Object.fromEntries(await q.positions('prompt', [11, 20], among));
+    assert.deepEqual(await read(api), { 11: 3, 20: 2 });
+    assert.equal((await worker.claim('w', among))?.subjectId, 10);
+    // Account 1 now runs a job: 20 goes first. The worker's own queue knows at once; the API's within KEYS_MS.
+    assert.deepEqual(await read(worker), { 11: 2, 20: 1 });
+    await new Promise((r) => setTimeout(r, KEYS_MS + 50));
+    assert.deepEqual(await read(api), { 11: 2, 20: 1 });
   } finally {
     await db.destroy();
     rmSync(dir, { recursive: true, force: true });
