@@ -410,6 +410,7 @@ function progressOfEvent(o: Record<string, unknown>): ProgressUpdate {
     phase: typeof o.phase === 'string' ? o.phase : null,
     step: num(o.step) ?? num(o.progress_step),
     total: num(o.total) ?? num(o.progress_total),
+    queuePosition: num(o.queue_position),
     source: 'events',
   };
 }
@@ -422,6 +423,7 @@ function progressOfObject(o: object, source: ProgressUpdate['source']): Progress
     phase: typeof r.phase === 'string' ? r.phase : null,
     step: num(r.progress_step),
     total: num(r.progress_total),
+    queuePosition: num(r.queue_position),
     source,
   };
 }

@@ -67,6 +67,8 @@ export interface ProgressUpdate {
   phase?: string | null;
   step?: number | null;
   total?: number | null;
+  /** (ext) While queued: the place in the server's job queue, 1 = started next; null otherwise or not sent. */
+  queuePosition?: number | null;
   /** Where the update came from. */
   source: 'events' | 'poll';
 }

@@ -18,6 +18,8 @@ test('bar fills proportionally and clamps', () => {
     'processing · denoising 12/30',
   );
   assert.equal(describe({ status: 'queued', progress: 0 }), 'queued');
+  assert.equal(describe({ status: 'queued', progress: 0, queuePosition: 3 }), 'queued (position 3)');
+  assert.equal(describe({ status: 'processing', progress: 0.1, queuePosition: null }), 'processing');
 });
 
 test('not a terminal: one line per status/phase change or 10 % step, no control characters', () => {
@@ -60,4 +62,17 @@ test('terminal: redraws in place, fits the width, ends with a newline', () => {
   q.update({ status: 'queued', progress: 0 });
   q.finish();
   assert.deepEqual(quiet.writes, []);
+});
+
+test('not a terminal: a new line each time the queue position changes', () => {
+  const { out, writes } = sink(false);
+  const r = new ProgressReporter(out, 'prompt 4');
+  for (const queuePosition of [3, 3, 2, 1]) r.update({ status: 'queued', progress: 0, queuePosition });
+  r.update({ status: 'processing', progress: 0.2, queuePosition: null });
+  assert.deepEqual(writes, [
+    'prompt 4: queued (position 3) 0%\n',
+    'prompt 4: queued (position 2) 0%\n',
+    'prompt 4: queued (position 1) 0%\n',
+    'prompt 4: processing 20%\n',
+  ]);
 });

@@ -319,3 +319,36 @@ test('user, openapi, conditioning and webhook delivery log', async () => {
   assert.equal((await client.openapi()).openapi, '3.1.0');
   assert.ok(Array.isArray(await client.webhookDeliveries({ limit: 5 })));
 });
+
+test('progress updates carry the queue position the events send while queued (scripted stream, real final prompt)', async () => {
+  const t = await trained('queue position');
+  const plain = new AtelierClient({ baseUrl: s.baseUrl, apiKey: s.h.keyA });
+  const p = await plain.prompts.create(t.id, { text: 'ohwx man, in line', num_images: 1 });
+  const final = await plain.prompts.wait(p.id);
+  // The real server's positions are tested in test/api/queue-position.test.ts; here only the client's reading.
+  const stream = [
+    { event: 'progress', data: { id: p.id, status: 'queued', progress: 0, queue_position: 2 } },
+    { event: 'progress', data: { id: p.id, status: 'queued', progress: 0, queue_position: 1 } },
+    { event: 'progress', data: { id: p.id, status: 'processing', progress: 0.5, queue_position: null } },
+    { event: 'done', data: final },
+  ]
+    .map((e) => `event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`)
+    .join('');
+  const rec = recordingFetch((_m, url) =>
+    url.pathname === `/prompts/${p.id}/events`
+      ? new Response(stream, { headers: { 'content-type': 'text/event-stream' } })
+      : undefined,
+  );
+  const c = new AtelierClient({ baseUrl: s.baseUrl, apiKey: s.h.keyA, fetch: rec.fetch });
+  const updates: ProgressUpdate[] = [];
+  await c.prompts.wait(p.id, { onProgress: (u) => updates.push(u) });
+  assert.deepEqual(
+    updates.map((u) => [u.status, u.queuePosition]),
+    [
+      ['queued', 2],
+      ['queued', 1],
+      ['processing', null],
+      ['completed', null],
+    ],
+  );
+});

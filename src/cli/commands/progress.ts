@@ -1,6 +1,6 @@
 // Progress on stderr for long operations. On a terminal: one line redrawn in place,
 // `prompt 12  [█████████░░░░░░░░░░░]  45%  processing · denoising 9/20`. Elsewhere (logs, CI, pipes): a plain line
-// each time the status or phase changes or progress crosses another 10 %, so logs stay short and readable.
+// each time the status, phase or queue position changes or progress crosses another 10 %, so logs stay short.
 import type { OutStream } from './io.ts';
 
 export interface ProgressState {
@@ -9,12 +9,16 @@ export interface ProgressState {
   phase?: string | null;
   step?: number | null;
   total?: number | null;
+  /** place in the server's job queue while queued */
+  queuePosition?: number | null;
 }
 
 const BAR_WIDTH = 24;
 
 export function describe(s: ProgressState): string {
-  const parts = [s.status];
+  const parts = [
+    s.status === 'queued' && s.queuePosition != null ? `queued (position ${s.queuePosition})` : s.status,
+  ];
   if (s.phase) parts.push(s.step != null && s.total ? `${s.phase} ${s.step}/${s.total}` : s.phase);
   return parts.join(' · ');
 }
@@ -47,7 +51,7 @@ export class ProgressReporter {
       this.drawn = true;
       return;
     }
-    const key = `${s.status}|${s.phase ?? ''}`;
+    const key = `${s.status}|${s.phase ?? ''}|${s.queuePosition ?? ''}`;
     const decile = Math.floor(pct / 10);
     if (key === this.lastPlain && decile === this.lastDecile) return;
     this.lastPlain = key;
