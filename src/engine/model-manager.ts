@@ -25,6 +25,7 @@ import {
   type ControlNetworks,
   openControlledModel,
 } from './pipeline/controlnet.ts';
+import { type AdapterModel, type AdapterRequest, openAdapterModel } from './pipeline/ip-adapter.ts';
 import type { SdModel } from './pipeline/types.ts';
 import { ANNOTATOR_CONFIG, ANNOTATOR_FILE } from './preprocess/annotator.ts';
 import {
@@ -164,6 +165,8 @@ export interface ModelManagerStats {
   loraLoads: number;
   /** controlled models opened (a ControlNet session plus a residual-input UNet session each) */
   controlLoads: number;
+  /** image-prompt adapters opened (an adapter UNet, its projection and, for image types, the CLIP encoder) */
+  adapterLoads: number;
   evictions: number;
   loadedKeys: string[];
   usedBytes: number;
@@ -180,15 +183,14 @@ export class ModelManager {
   private readonly graphs = new Map<string, Record<'unet' | 'text_encoder', CompiledGraph>>();
   private readonly cacheDir: string;
   readonly budget: number;
-  private counters = { baseLoads: 0, loraLoads: 0, controlLoads: 0, evictions: 0 };
+  private counters = { baseLoads: 0, loraLoads: 0, controlLoads: 0, adapterLoads: 0, evictions: 0 };
   private clock = 0;
 
   private readonly opts: ModelManagerOptions;
 
   constructor(opts: ModelManagerOptions = {}) {
-    // 'extended' optimisation: docs/engine.md measured the SD 1.5 UNet session at 8.5 s to create instead of
-    // 61 s with 'all', with no run-time difference on CPU.
-    this.opts = { ...opts, session: { optimization: 'extended', ...opts.session } };
+    // graph optimization per component unless opts.session sets one: load.ts DEFAULT_OPTIMIZATION
+    this.opts = opts;
     this.cacheDir = opts.cacheDir ?? defaultCacheDir();
     this.budget = opts.memoryBudgetBytes ?? defaultMemoryBudget();
   }
@@ -244,6 +246,32 @@ export class ModelManager {
     const lease = await this.lease(key, () => this.openControlled(spec, active, networks, bytes));
     // the `+control:` key holds only what openControlled built
     return lease as ModelLease<ControlledSdModel>;
+  }
+
+  /**
+   * The model with these LoRAs merged plus an open image-prompt adapter (pipeline/ip-adapter.ts AdapterModel: the
+   * adapter UNet carrying the same LoRA merge, its projection and, for image types, the CLIP encoder), loading
+   * (or reusing) them; the lease's model is the plain model with `adapter` beside it. A replaced adapter or
+   * encoder file is a new entry.
+   */
+  async acquireAdapted(
+    spec: ModelSpec,
+    loras: LoraRef[],
+    req: Pick<AdapterRequest, 'type' | 'adapterPath' | 'imageEncoderDir'>,
+  ): Promise<ModelLease<SdModel & { adapter: AdapterModel }>> {
+    const active = activeLoras(loras);
+    const id = createHash('sha256').update(req.type);
+    let bytes = 0;
+    const files = [req.adapterPath];
+    if (req.imageEncoderDir) files.push(join(req.imageEncoderDir, 'model.safetensors'));
+    for (const p of files) {
+      const st = existsSync(p) ? statSync(p) : undefined;
+      id.update(`|${p}|${st?.size}|${st?.mtimeMs}`);
+      bytes += st?.size ?? 0;
+    }
+    const key = `${variantKey(spec, active)}+adapter:${id.digest('hex').slice(0, 16)}`;
+    const lease = await this.lease(key, () => this.openAdapted(spec, active, req, bytes));
+    return lease as ModelLease<SdModel & { adapter: AdapterModel }>;
   }
 
   /** Hands out a lease on the entry under `key`, opening it first when it is not loaded. */
@@ -378,7 +406,41 @@ export class ModelManager {
    * The ControlNet session and the residual-input UNet beside a leased plain model (base or LoRA variant), which
    * this entry keeps leased until it is disposed.
    */
-  private async openControlled(spec: ModelSpec, loras: LoraRef[], networks: ControlNetworks, netBytes: number) {
+  /** An adapter beside a leased plain model (base or LoRA variant), which this entry keeps leased until disposed. */
+  private async openAdapted(
+    spec: ModelSpec,
+    loras: LoraRef[],
+    req: Pick<AdapterRequest, 'type' | 'adapterPath' | 'imageEncoderDir'>,
+    fileBytes: number,
+  ) {
+    const plain = await this.acquire(spec, loras);
+    try {
+      const bytes = fileBytes + modelBytes(spec.path, ['unet']);
+      await this.makeRoom(bytes, new Set([spec.key, variantKey(spec, loras)]));
+      const merge = loras.length ? this.loraWeights(spec, loras) : undefined;
+      const load = { cacheDir: this.cacheDir, session: this.opts.session };
+      const adapter = await openAdapterModel(plain.model, spec.path, req, load, merge);
+      this.counters.adapterLoads++;
+      return {
+        model: { ...plain.model, adapter },
+        bytes,
+        dispose: async () => {
+          await adapter.dispose();
+          plain.release();
+        },
+      };
+    } catch (e) {
+      plain.release();
+      throw e;
+    }
+  }
+
+  private async openControlled(
+    spec: ModelSpec,
+    loras: LoraRef[],
+    networks: ControlNetworks,
+    netBytes: number,
+  ) {
     const plain = await this.acquire(spec, loras);
     try {
       const bytes = netBytes + modelBytes(spec.path, ['unet']);
