@@ -18,7 +18,7 @@ import type { LoadOptions } from './load.ts';
 import type { LoraRef, ModelManager, ModelManagerStats, ModelSpec } from './model-manager.ts';
 import { type ControlRequest, generateWithControl } from './pipeline/controlnet.ts';
 import { cropCentre, imageBytes } from './pipeline/images.ts';
-import { type AdapterRequest, generateWithAdapter } from './pipeline/ip-adapter.ts';
+import { type AdapterRequest, runWithAdapter } from './pipeline/ip-adapter.ts';
 import { runPipeline } from './pipeline/registry.ts';
 import type { GenerateOptions, PipelineOutput } from './pipeline/types.ts';
 
@@ -214,24 +214,18 @@ export async function runOnModels(
   onProgress: (p: RunProgress) => void,
   ctx: RunContext = {},
 ): Promise<RunResult> {
-  const { control } = req;
+  const { control, adapter } = req;
   const controlled = control && (await models.acquireControlled(req.spec, req.loras, control));
-  const lease = controlled || (await models.acquire(req.spec, req.loras));
+  const adapted = !controlled && adapter && (await models.acquireAdapted(req.spec, req.loras, adapter));
+  const lease = controlled || adapted || (await models.acquire(req.spec, req.loras));
   try {
     signal.throwIfAborted();
     const opts = { ...req.options, signal, onProgress };
     const out: PipelineOutput =
       control && controlled
         ? await generateWithControl(controlled.model, control, opts, { session: ctx.load?.session })
-        : req.adapter
-          ? await generateWithAdapter(
-              lease.model,
-              req.spec.path,
-              req.adapter,
-              opts,
-              ctx.load ?? {},
-              req.loras.length ? models.loraWeights(req.spec, req.loras) : undefined,
-            )
+        : adapter && adapted
+          ? await runWithAdapter(adapted.model, adapted.model.adapter, adapter, opts)
           : await runPipeline(lease.model, opts);
     const { width: fullW, height: fullH } = req.options;
     const crop = req.crop ?? { width: fullW, height: fullH };

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Tensor } from '../../../src/engine/components.ts';
 import { adapterAvailability, conditioningAvailability } from '../../../src/engine/conditioning.ts';
-import type { LoadedSdModel } from '../../../src/engine/model-manager.ts';
+import { type LoadedSdModel, ModelManager } from '../../../src/engine/model-manager.ts';
 import {
   type AdapterRequest,
   faceIdLora,
@@ -19,6 +19,7 @@ import {
 } from '../../../src/engine/pipeline/ip-adapter.ts';
 import { runPipeline } from '../../../src/engine/pipeline/registry.ts';
 import { arcfacePath } from '../../../src/post/faces/embedding.ts';
+import { fixturePath } from '../../helpers/fixtures.ts';
 import { writeTinyArcface } from '../../helpers/tiny-arcface.ts';
 import { writeTinyAdapter, writeTinyImageEncoder } from '../../helpers/tiny-ip-adapter.ts';
 import { MODEL_DIR } from './parity.ts';
@@ -140,6 +141,40 @@ describe('IP-Adapter types end to end on the tiny model', () => {
     const twice = await gen([face(1), face(1)], 1);
     assert.ok(maxAbsDiff(one.images.data, twice.images.data) < 1e-5, 'several embeddings: their mean');
     await assert.rejects(gen([new Float32Array(12)], 1), /12 values, the FaceID adapter reads 512/);
+  });
+
+  it('the ModelManager keeps an open adapter: a second prompt reuses it and gets the same image', async () => {
+    const mm = new ModelManager({ cacheDir: GRAPH_CACHE, session: { intraOpThreads: 1 } });
+    try {
+      const spec = { key: 'tiny-sd15', path: MODEL_DIR(), tokenizerDir: fixturePath('clip-tokenizer') };
+      const status = conditioningAvailability(modelsDir).find((s) => s.type === 'reference');
+      const a: AdapterRequest = {
+        type: 'reference',
+        adapterPath: status?.adapterPath as string,
+        imageEncoderDir: status?.imageEncoderDir,
+        txt2img: true,
+      };
+      const once = async () => {
+        const lease = await mm.acquireAdapted(spec, [], a);
+        try {
+          const out = await runWithAdapter(lease.model, lease.model.adapter, a, {
+            ...req,
+            initImage: picture(1),
+          });
+          return { out, reused: lease.reused };
+        } finally {
+          lease.release();
+        }
+      };
+      const first = await once();
+      const second = await once();
+      assert.equal(first.reused, false);
+      assert.equal(second.reused, true);
+      assert.equal(mm.stats().adapterLoads, 1);
+      assert.deepEqual(second.out.images.data, first.out.images.data);
+    } finally {
+      await mm.close();
+    }
   });
 
   it('refuses an adapter of the wrong kind and a pickled file by name', async () => {
