@@ -11,7 +11,7 @@
 //   npm run bench -- http-load        BENCH_SECONDS=3 BENCH_LEAK_REQUESTS=100000
 //   BENCH_ONLY=<substring>            only the scenarios whose name contains it (and skip the leak check)
 //   BENCH_CPU_PROF=<dir>              the Atelier server runs under `node --cpu-prof` and writes its profile there
-//   BENCH_OPEN_RATE=<req/s>           rate of the open-loop GET runs (default: half of Atelier's 16-connection rate)
+//   BENCH_OPEN_RATE=<req/s>           rate of the open-loop GET runs (default: a quarter of Atelier's 16-conn rate)
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -108,6 +108,10 @@ if (process.argv[2] === 'serve-atelier' || process.argv[2] === 'serve-bare') {
       const rss = process.memoryUsage().rss;
       peakRss = Math.max(peakRss, rss);
       process.send?.({ rss, heapUsed: process.memoryUsage().heapUsed, peakRss });
+    }
+    if (m === 'cpu') {
+      const u = process.cpuUsage();
+      process.send?.({ cpuUs: u.user + u.system });
     }
     if (m === 'exit') process.exit(0); // a normal exit, so that --cpu-prof writes its profile
   });
@@ -258,6 +262,21 @@ async function startServer(role: string): Promise<{ child: ChildProcess; ready: 
   return { child, ready };
 }
 
+/** The server process' CPU time so far (user + system, µs). */
+function cpuUs(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    child.once('message', (m) => resolve((m as { cpuUs: number }).cpuUs));
+    child.send('cpu');
+  });
+}
+
+/** `load` plus the server's CPU time per answered request: unlike req/s, barely moved by other processes' load. */
+async function measured(child: ChildProcess, port: number, spec: RequestSpec, connections: number) {
+  const cpu0 = await cpuUs(child);
+  const r = await load(port, spec, connections, { seconds: SECONDS });
+  return { ...r, cpuPerReq: ((await cpuUs(child)) - cpu0) / Math.max(1, r.requests) };
+}
+
 function memory(child: ChildProcess): Promise<Mem> {
   return new Promise((resolve) => {
     child.once('message', (m) => resolve(m as Mem));
@@ -332,26 +351,31 @@ async function main() {
   const warm = await memory(atelier.child);
 
   console.log(
-    `${'scenario'.padEnd(34)} ${'conn'.padStart(4)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'errors'.padStart(6)} | ${'bare req/s'.padStart(10)} ${'p50'.padStart(6)} ${'p99'.padStart(6)} | ratio`,
+    `${'scenario'.padEnd(34)} ${'conn'.padStart(4)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'err'.padStart(3)} ${'cpu µs'.padStart(6)} | ${'bare req/s'.padStart(10)} ${'p50'.padStart(6)} ${'p99'.padStart(6)} ${'cpu µs'.padStart(6)} | ratio  cpu ratio`,
   );
   const at16 = new Map<string, number>();
   for (const s of scenarios.filter((x) => !ONLY || x.name.includes(ONLY)))
     for (const c of CONNECTIONS) {
-      const r = await load(port, s.spec, c, { seconds: SECONDS });
+      const r = await measured(atelier.child, port, s.spec, c);
       if (c === 16) at16.set(s.name, r.rps);
-      const b = await load(bare.ready.port, s.baseline, c, { seconds: SECONDS });
+      const b = await measured(bare.child, bare.ready.port, s.baseline, c);
       console.log(
-        `${s.name.padEnd(34)} ${String(c).padStart(4)} ${fmt(r.rps, 0).padStart(8)} ${fmt(r.p50, 2).padStart(7)} ${fmt(r.p99, 2).padStart(7)} ${String(r.errors).padStart(6)} | ${fmt(b.rps, 0).padStart(10)} ${fmt(b.p50, 2).padStart(6)} ${fmt(b.p99, 2).padStart(6)} | ${fmt(r.rps / b.rps, 2)}`,
+        `${s.name.padEnd(34)} ${String(c).padStart(4)} ${fmt(r.rps, 0).padStart(7)} ${fmt(r.p50, 2).padStart(7)} ${fmt(r.p99, 2).padStart(7)} ${String(r.errors).padStart(3)} ${fmt(r.cpuPerReq, 0).padStart(6)} | ${fmt(b.rps, 0).padStart(10)} ${fmt(b.p50, 2).padStart(6)} ${fmt(b.p99, 2).padStart(6)} ${fmt(b.cpuPerReq, 0).padStart(6)} | ${fmt(r.rps / b.rps, 2).padStart(5)}  ${fmt(b.cpuPerReq / r.cpuPerReq, 2)}`,
       );
     }
+  console.log(
+    'cpu µs: server CPU time (user + system) per answered request; cpu ratio = bare / Atelier, the throughput ratio ' +
+      'the two would reach on a dedicated core. POST cells include the in-process worker generating images meanwhile.',
+  );
 
-  // Open loop for the GETs, at OPEN_RATE or half of what Atelier served at 16 connections above (below capacity).
+  // Open loop for the GETs, at OPEN_RATE or a quarter of what Atelier served at 16 connections above (well below
+  // its capacity even when other processes take some of the machine).
   console.log(
     `\nopen loop (fixed arrival rate, latency from the scheduled start), ${SECONDS} s each:\n` +
       `${'scenario'.padEnd(34)} ${'rate/s'.padStart(7)} ${'served/s'.padStart(8)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'errors'.padStart(6)} | ${'bare p50'.padStart(8)} ${'p99'.padStart(6)}`,
   );
   for (const s of scenarios.filter((x) => x.spec.method === 'GET' && at16.has(x.name))) {
-    const rate = OPEN_RATE || Math.max(1, Math.round((at16.get(s.name) ?? 0) / 2));
+    const rate = OPEN_RATE || Math.max(1, Math.round((at16.get(s.name) ?? 0) / 4));
     const r = await openLoad(port, s.spec, rate, SECONDS);
     const b = await openLoad(bare.ready.port, s.baseline, rate, SECONDS);
     console.log(

@@ -134,22 +134,21 @@ function promptsPage(db: Db, accountId: number, page: Page, f: PromptFilters) {
   return paginate(q, 'id', page);
 }
 
-/** A page of the account's prompts (newest first) with their images, in one query. */
+/**
+ * A page of the account's prompts (newest first) with their images: two queries (the page, then the images of its
+ * prompts). One joined query measured slower here: it repeats every prompt's columns once per image.
+ */
 export async function listPromptsWithImages(
   db: Db,
   accountId: number,
   page: Page,
   f: PromptFilters = {},
 ): Promise<PromptWithImages[]> {
-  const rows = await db
-    .selectFrom(promptsPage(db, accountId, page, f).as('p'))
-    .leftJoin('images as i', 'i.prompt_id', 'p.id')
-    .selectAll('p')
-    .select(IMAGE_COLUMNS)
-    .orderBy('p.id', 'desc')
-    .orderBy('i.position')
-    .execute();
-  return groupJoined(rows as JoinedRow[]);
+  const prompts = await promptsPage(db, accountId, page, f).execute();
+  const byPrompt = new Map<number, Image[]>(prompts.map((p) => [p.id, []]));
+  for (const image of await listImagesFor(db, [...byPrompt.keys()]))
+    byPrompt.get(image.prompt_id)?.push(image);
+  return prompts.map((prompt) => ({ prompt, images: byPrompt.get(prompt.id) ?? [] }));
 }
 
 export async function listPromptIdsOfTune(db: Db, tuneId: number): Promise<number[]> {
