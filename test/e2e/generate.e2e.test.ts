@@ -285,7 +285,7 @@ test('parameters the engine cannot honour are rejected (422) naming what is miss
     [
       { controlnet: 'ipadapter', input_image_base64: img },
       'controlnet',
-      /"ipadapter": .*not installed; install ip-adapter_sd15\.safetensors .*image_encoder/,
+      /the adapter ip-adapter_sd15\.safetensors is not installed; .*install ip-adapter_sd15\.safetensors .*image_encoder/,
     ],
     [{ hires_fix: true }, 'hires_fix', /requires super_resolution/],
     [{ inpaint_faces: true }, 'inpaint_faces', /requires super_resolution/],
