@@ -6,11 +6,11 @@
 // RSS before and after (after a forced GC), to show there is no leak.
 //
 // Closed-loop load: each connection sends its next request when the previous answer arrived, so by Little's law
-// mean latency ≈ connections / throughput. Then an open-loop run of each GET at a fixed rate below capacity (see
+// mean latency ≈ connections / throughput. The connections are opened (one untimed request each) before timing. Then an open-loop run of each GET at a fixed rate below capacity (see
 // openLoad). Bounded: every scenario runs a fixed time (BENCH_SECONDS) on loopback.
 //   npm run bench -- http-load        BENCH_SECONDS=3 BENCH_LEAK_REQUESTS=100000
 //   BENCH_ONLY=<substring>            only the scenarios whose name contains it (and skip the leak check)
-//   BENCH_CPU_PROF=<dir>              the Atelier server runs under `node --cpu-prof` and writes its profile there
+//   BENCH_CPU_PROF=<dir>              both servers run under `node --cpu-prof`, profiles in <dir>/serve-atelier|bare
 //   BENCH_OPEN_RATE=<req/s>           rate of the open-loop GET runs (default: a quarter of Atelier's 16-conn rate)
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -203,9 +203,15 @@ async function load(
   spec: RequestSpec,
   connections: number,
   budget: { seconds?: number; requests?: number },
-): Promise<Result> {
+): Promise<Result & { setupMs: number }> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
-  const tally: Tally = { latencies: [], errors: 0 };
+  // Open every connection first (one untimed request each, all at once): the timed phase measures requests on
+  // established keep-alive connections; `setupMs` says how long the slowest connection took to get its first answer.
+  const warm: Tally = { latencies: [], errors: 0 };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: connections }, () => send(port, spec, agent, t0, warm)));
+  const setupMs = Math.max(...warm.latencies);
+  const tally: Tally = { latencies: [], errors: warm.errors };
   let issued = 0;
   const start = performance.now();
   const end = budget.seconds ? start + budget.seconds * 1000 : Number.POSITIVE_INFINITY;
@@ -217,7 +223,7 @@ async function load(
     }
   };
   await Promise.all(Array.from({ length: connections }, worker));
-  const result = summary(tally, start);
+  const result = { ...summary(tally, start), setupMs };
   agent.destroy();
   return result;
 }
@@ -251,7 +257,7 @@ async function startServer(role: string): Promise<{ child: ChildProcess; ready: 
       '--import',
       'tsx',
       '--expose-gc',
-      ...(CPU_PROF && role === 'serve-atelier' ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : []),
+      ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}/${role}`] : []),
     ],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -351,7 +357,7 @@ async function main() {
   const warm = await memory(atelier.child);
 
   console.log(
-    `${'scenario'.padEnd(34)} ${'conn'.padStart(4)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'err'.padStart(3)} ${'cpu µs'.padStart(6)} | ${'bare req/s'.padStart(10)} ${'p50'.padStart(6)} ${'p99'.padStart(6)} ${'cpu µs'.padStart(6)} | ratio  cpu ratio`,
+    `${'scenario'.padEnd(34)} ${'conn'.padStart(4)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'err'.padStart(3)} ${'cpu µs'.padStart(6)} ${'setup'.padStart(6)} | ${'bare req/s'.padStart(10)} ${'p50'.padStart(6)} ${'p99'.padStart(6)} ${'cpu µs'.padStart(6)} | ratio  cpu ratio`,
   );
   const at16 = new Map<string, number>();
   for (const s of scenarios.filter((x) => !ONLY || x.name.includes(ONLY)))
@@ -360,12 +366,14 @@ async function main() {
       if (c === 16) at16.set(s.name, r.rps);
       const b = await measured(bare.child, bare.ready.port, s.baseline, c);
       console.log(
-        `${s.name.padEnd(34)} ${String(c).padStart(4)} ${fmt(r.rps, 0).padStart(7)} ${fmt(r.p50, 2).padStart(7)} ${fmt(r.p99, 2).padStart(7)} ${String(r.errors).padStart(3)} ${fmt(r.cpuPerReq, 0).padStart(6)} | ${fmt(b.rps, 0).padStart(10)} ${fmt(b.p50, 2).padStart(6)} ${fmt(b.p99, 2).padStart(6)} ${fmt(b.cpuPerReq, 0).padStart(6)} | ${fmt(r.rps / b.rps, 2).padStart(5)}  ${fmt(b.cpuPerReq / r.cpuPerReq, 2)}`,
+        `${s.name.padEnd(34)} ${String(c).padStart(4)} ${fmt(r.rps, 0).padStart(7)} ${fmt(r.p50, 2).padStart(7)} ${fmt(r.p99, 2).padStart(7)} ${String(r.errors).padStart(3)} ${fmt(r.cpuPerReq, 0).padStart(6)} ${fmt(r.setupMs, 0).padStart(6)} | ${fmt(b.rps, 0).padStart(10)} ${fmt(b.p50, 2).padStart(6)} ${fmt(b.p99, 2).padStart(6)} ${fmt(b.cpuPerReq, 0).padStart(6)} | ${fmt(r.rps / b.rps, 2).padStart(5)}  ${fmt(b.cpuPerReq / r.cpuPerReq, 2)}`,
       );
     }
   console.log(
-    'cpu µs: server CPU time (user + system) per answered request; cpu ratio = bare / Atelier, the throughput ratio ' +
-      'the two would reach on a dedicated core. POST cells include the in-process worker generating images meanwhile.',
+    "Timed on established keep-alive connections; setup: ms until the slowest of the cell's connections had its " +
+      'first (untimed) answer.\ncpu µs: server CPU time (user + system) per answered request; cpu ratio = bare / ' +
+      'Atelier, the throughput ratio the two would reach on a dedicated core. POST cells include the in-process ' +
+      'worker generating images meanwhile.',
   );
 
   // Open loop for the GETs, at OPEN_RATE or a quarter of what Atelier served at 16 connections above (well below
@@ -384,11 +392,15 @@ async function main() {
   }
 
   if (!ONLY) await leakCheck(atelier, bare.child, scenarios[0].spec, base0, warm);
-  bare.child.kill('SIGTERM');
-  const exited = new Promise((resolve) => atelier.child.once('exit', resolve));
-  atelier.child.send('exit');
-  await exited;
-  if (CPU_PROF) console.log(`CPU profile of the Atelier server written to ${CPU_PROF}`);
+  // a normal exit of both servers, so that --cpu-prof writes their profiles
+  await Promise.all(
+    [atelier.child, bare.child].map((child) => {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.send('exit');
+      return exited;
+    }),
+  );
+  if (CPU_PROF) console.log(`CPU profiles of both servers written under ${CPU_PROF}/<role>`);
 }
 
 type Mem = { rss: number; heapUsed: number; peakRss: number };
