@@ -1,7 +1,7 @@
-// Queue positions of queued prompts for the API (ext `queue_position`): 1 = the next job a worker
+// Queue positions of queued prompts and tunes for the API (ext `queue_position`): 1 = the next job a worker
 // claims. Only the caller's own objects are looked up; the number itself is all that is said about the jobs
 // ahead, which may belong to other accounts. Semantics per queue: JobQueue.positions (src/jobs/queue.ts).
-import type { Prompt } from '../store/schema.ts';
+import type { Prompt, Tune } from '../store/schema.ts';
 import { JOB_PROMPT, JOB_TRAIN, type Services } from './context.ts';
 
 /** The job types the worker claims together (src/cli/runtime.ts), so all of them share one queue order. */
@@ -22,3 +22,7 @@ async function positionsOf(
  */
 export const promptQueuePositions = (svc: Pick<Services, 'queue'>, prompts: Prompt[]) =>
   positionsOf(svc, JOB_PROMPT, prompts);
+
+/** Tune id → position of its training job, for the queued tunes whose job is due. */
+export const tuneQueuePositions = (svc: Pick<Services, 'queue'>, tunes: Tune[]) =>
+  positionsOf(svc, JOB_TRAIN, tunes);

@@ -284,7 +284,7 @@ function responseContent(spec: ResponseSpec): JsonSchema | undefined {
             type: 'string',
             description:
               'Server-Sent Events, JSON in `data`. `event: progress` carries {id, status, progress, phase, step, ' +
-              'total} on every change (prompts add queue_position: the place in the job queue while queued, else ' +
+              'total} on every change, and queue_position (the place in the job queue while queued, else ' +
               'null); `event: done` carries the final object (as GET returns it) and ends the ' +
               'stream; `event: deleted` carries {id} when the object is deleted meanwhile. Comment lines keep ' +
               'the connection alive.',

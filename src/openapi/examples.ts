@@ -176,6 +176,7 @@ export const seedTuneCreated = {
   url: 'http://localhost:3000/tunes/1.json',
   status: 'queued',
   progress: 0,
+  queue_position: 1,
   user_error: null,
   error_message: null,
   notes: [],

@@ -48,6 +48,14 @@ export const tuneResponse = z.object({
   url: absoluteUrl.describe('<base>/tunes/<id>.json'),
   status: z.enum(TUNE_STATUSES).describe('(ext) queued → training → trained | failed'),
   progress,
+  queue_position: z
+    .int()
+    .min(1)
+    .nullable()
+    .describe(
+      '(ext) while queued: place of its training job in the job queue, 1 = started next (docs/api-notes.md); ' +
+        'null otherwise',
+    ),
   user_error: z.string().nullable().describe('(ext) failure message, null otherwise'),
   error_message: z.string().nullable().describe('Same as user_error (read by some clients)'),
   notes: z

@@ -153,7 +153,7 @@ test('queued prompts of two accounts: fair positions on the JSON and the event s
   }
 });
 
-test('a prompt waiting for its tune to train has no job yet, so no position', async () => {
+test('a queued tune has its training job’s position; a prompt waiting for it has no job yet, so no position', async () => {
   // Without a worker the tune stays queued; a prompt on it waits for the training without a job of its own.
   const photo = await jpeg();
   const body = await multipart([
@@ -167,6 +167,16 @@ test('a prompt waiting for its tune to train has no job yet, so no position', as
   ]);
   const tune = await h.req({ method: 'POST', url: '/tunes', ...body });
   assert.equal(tune.statusCode, 201, tune.body);
+  // The tune's own training job is the only one queued: position 1, on its JSON, the list and its event stream.
+  assert.equal(tune.json().queue_position, 1);
+  const listed = (await h.req({ method: 'GET', url: '/tunes' })).json() as Json[];
+  assert.equal(listed.find((t) => t.id === tune.json().id)?.queue_position, 1);
+  if (!h.app.server.listening) await h.app.listen({ port: 0, host: '127.0.0.1' });
+  const port = (h.app.server.address() as AddressInfo).port;
+  await follow(`http://127.0.0.1:${port}/tunes/${tune.json().id}/events`, h.keyA, (event, data) => {
+    assert.deepEqual([event, data.status, data.queue_position], ['progress', 'queued', 1]);
+    return true;
+  });
   const r = await h.req({
     method: 'POST',
     url: `/tunes/${tune.json().id}/prompts`,

@@ -149,6 +149,11 @@ test('tune training progress comes from the event stream; tunes past the stream 
   requests.length = 0;
   await page.goto(`${s.base}/ui/tunes`);
   await liveProgress();
+  // Queued tunes say where their training stands in the queue, whether streamed or polled.
+  for (const [i, t] of waiting.entries())
+    await progressText(`li.tune[data-tune-id="${t.id}"]`)
+      .filter({ hasText: `Queued (position ${i + 1})` })
+      .waitFor({ timeout: 10_000 });
   await new Promise((r) => setTimeout(r, 2000)); // long enough for a poller to ask at least once more
   const all = [slowTune, ...waiting].map((t) => t.id as number);
   const streamed = all.filter((id) => requests.includes(`GET /tunes/${id}/events`));

@@ -24,7 +24,11 @@ export function ckptKeyOf(t: Pick<Tune, 'args' | 'status'>): string | null {
 
 const IMAGE_TYPES: Record<string, string> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
 
-export function presentTune(t: Tune, images: TuneImage[], ctx: PresentContext) {
+/**
+ * `queuePosition`: the training job's place in the queue (src/domain/queue-positions.ts), looked up by the routes
+ * that answer a tune; shown only while the tune is queued.
+ */
+export function presentTune(t: Tune, images: TuneImage[], ctx: PresentContext, queuePosition?: number) {
   const ckpt = ckptKeyOf(t) ? ctx.signer.url('tune-weights', t.id, SAFETENSORS_TYPE) : null;
   return {
     id: t.id,
@@ -55,6 +59,7 @@ export function presentTune(t: Tune, images: TuneImage[], ctx: PresentContext) {
     url: `${ctx.baseUrl}/tunes/${t.id}.json`,
     status: t.status,
     progress: t.progress,
+    queue_position: t.status === 'queued' ? (queuePosition ?? null) : null,
     user_error: t.user_error,
     error_message: t.user_error,
     notes: notesOf(t.args),

@@ -17,6 +17,8 @@ export interface Tune {
   created_at: string;
   status?: TuneStatus;
   progress?: number | null;
+  /** (ext) place of its training job in the queue while queued, 1 = next */
+  queue_position?: number | null;
   user_error?: string | null;
   url: string;
 }

@@ -79,7 +79,13 @@ function tuneCard(initial: Tune, ctx: AppContext, onDeleted: () => void): HTMLLI
     const fraction = state === 'trained' ? 1 : (t.progress ?? (state === 'queued' ? 0 : undefined));
     progress.update(
       fraction,
-      state === 'trained' ? 'Ready' : describeProgress({ status: state, progress: fraction }),
+      state === 'trained'
+        ? 'Ready'
+        : describeProgress({
+            status: state,
+            progress: fraction,
+            queuePosition: t.queue_position ?? undefined,
+          }),
     );
     progress.el.hidden = state === 'failed';
     errorLine.textContent = t.user_error ?? '';

@@ -1,9 +1,11 @@
 // Packs (CLIENTS.md items 34–36): GET /packs (own), GET /gallery/packs (operator-loaded), GET /p/:slug_or_id,
 // POST /packs, and POST /p/:slug_or_id/tunes (a tune plus the pack's prompts). Gallery packs from
 // ATELIER_PACKS_FILE are loaded (upserted by slug) when the plugin registers.
+
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../domain/context.ts';
 import { createPack, loadPacksFile, loadVisiblePack, runPack } from '../../../domain/packs.ts';
+import { tuneQueuePositions } from '../../../domain/queue-positions.ts';
 import type { Pack } from '../../../store/packs.ts';
 import { listGalleryPacks, listOwnPacks, listPackPrompts } from '../../../store/packs.ts';
 import { listTuneImages } from '../../../store/tunes.ts';
@@ -46,6 +48,13 @@ export async function packRoutes(app: FastifyInstance, { svc }: { svc: Services 
     const { tune, created } = await runPack(svc, req.actor, pack, req.body, tuneCreateInput(req.body));
     return reply
       .code(created ? 201 : 200)
-      .send(presentTune(tune, await listTuneImages(svc.db, tune.id), ctx));
+      .send(
+        presentTune(
+          tune,
+          await listTuneImages(svc.db, tune.id),
+          ctx,
+          (await tuneQueuePositions(svc, [tune])).get(tune.id),
+        ),
+      );
   });
 }

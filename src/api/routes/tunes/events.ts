@@ -4,6 +4,7 @@
 // on another machine, and sends only changes; a comment line every 15 s keeps proxies from closing the stream.
 import type { FastifyInstance } from 'fastify';
 import type { Services } from '../../../domain/context.ts';
+import { tuneQueuePositions } from '../../../domain/queue-positions.ts';
 import { loadOwnTune } from '../../../domain/tunes.ts';
 import type { Tune } from '../../../store/schema.ts';
 import { getTune, listTuneImages } from '../../../store/tunes.ts';
@@ -16,14 +17,29 @@ const isTuneFinal = (t: Tune) => t.status === 'trained' || t.status === 'failed'
 export async function tuneEventRoutes(app: FastifyInstance, { svc }: { svc: Services }) {
   const ctx = { baseUrl: svc.config.publicBaseUrl, signer: svc.signer };
 
+  // The watched row carries its training job's queue position, which the tune row itself does not hold.
+  const withPosition = async (t: Tune) => ({
+    t,
+    position: (await tuneQueuePositions(svc, [t])).get(t.id) ?? null,
+  });
+
   app.get('/tunes/:id/events', async (req, reply) => {
     const first = await loadOwnTune(svc, req.actor, idParam(req.params)); // 404 before the stream starts
-    await streamRow(req, reply, first, {
-      id: (t) => t.id,
-      state: (t) => ({ id: t.id, status: t.status, progress: t.progress, phase: t.phase }),
-      isFinal: isTuneFinal,
-      present: async (t) => presentTune(t, await listTuneImages(svc.db, t.id), ctx),
-      reload: (id) => getTune(svc.db, id),
+    await streamRow(req, reply, await withPosition(first), {
+      id: ({ t }) => t.id,
+      state: ({ t, position }) => ({
+        id: t.id,
+        status: t.status,
+        progress: t.progress,
+        phase: t.phase,
+        queue_position: t.status === 'queued' ? position : null,
+      }),
+      isFinal: ({ t }) => isTuneFinal(t),
+      present: async ({ t }) => presentTune(t, await listTuneImages(svc.db, t.id), ctx),
+      reload: async (id) => {
+        const t = await getTune(svc.db, id);
+        return t && withPosition(t);
+      },
     });
   });
 }

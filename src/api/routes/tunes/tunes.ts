@@ -1,6 +1,7 @@
 // /tunes routes (API.md §2). Handlers: load → authorize by account → domain command → present.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Services } from '../../../domain/context.ts';
+import { tuneQueuePositions } from '../../../domain/queue-positions.ts';
 import { createTune, deleteTune, loadOwnTune, loadVisibleTune, updateTune } from '../../../domain/tunes.ts';
 import type { Tune } from '../../../store/schema.ts';
 import { listTuneImages, listTuneImagesFor, listTunes } from '../../../store/tunes.ts';
@@ -31,7 +32,8 @@ export function tuneCreateInput(body: unknown): Record<string, unknown> {
 
 export async function tuneRoutes(app: FastifyInstance, { svc }: { svc: Services }) {
   const ctx = { baseUrl: svc.config.publicBaseUrl, signer: svc.signer };
-  const present = async (t: Tune) => presentTune(t, await listTuneImages(svc.db, t.id), ctx);
+  const present = async (t: Tune) =>
+    presentTune(t, await listTuneImages(svc.db, t.id), ctx, (await tuneQueuePositions(svc, [t])).get(t.id));
 
   app.post('/tunes', async (req, reply) => {
     const { tune, created } = await createTune(svc, req.actor, tuneCreateInput(req.body));
@@ -48,15 +50,19 @@ export async function tuneRoutes(app: FastifyInstance, { svc }: { svc: Services 
         .flat()
         .filter((n): n is string => typeof n === 'string' && n !== ''),
     });
-    const images = await listTuneImagesFor(
-      svc.db,
-      tunes.map((t) => t.id),
-    );
+    const [images, positions] = await Promise.all([
+      listTuneImagesFor(
+        svc.db,
+        tunes.map((t) => t.id),
+      ),
+      tuneQueuePositions(svc, tunes),
+    ]);
     return tunes.map((t) =>
       presentTune(
         t,
         images.filter((i) => i.tune_id === t.id),
         ctx,
+        positions.get(t.id),
       ),
     );
   });
