@@ -36,10 +36,12 @@ export interface UpscaleOptions {
  */
 export const DEFAULT_OPTIMIZATION: OptimizationLevel = 'all';
 /**
- * 256: the network's speed per pixel does not depend on the tile (thick: 28-31 GFLOP/s for 64² to 256² tiles in
- * one process), but the overlap work does: (T / (T − 16))² = 1.31× the image's FLOPs at 128, 1.14× at 256.
+ * 128: the network's speed per pixel does not depend on the tile (thick: 28-31 GFLOP/s for 64² to 256² tiles in
+ * one process) while the overlap work does ((T / (T − 16))² = 1.31× the image's FLOPs at 128, 1.14× at 256), but
+ * with 256² tiles the bench's live memory was 2-2.5× higher and grew with the image (slim: 477 / 585 / 636 MB for
+ * 256² / 512² / 1024² inputs against a flat ~250 MB at 128), so 128 stays (docs/post.md).
  */
-export const DEFAULT_TILE = 256;
+export const DEFAULT_TILE = 128;
 export const DEFAULT_OVERLAP = 16;
 
 export class EsrganUpscaler {
