@@ -33,13 +33,13 @@ export interface StepResult {
 }
 
 /**
- * onnxruntime settings of the training graph. Every base weight is used twice in it (forward, and transposed in
- * the backward pass), so what onnxruntime does to constant weights at session start doubles them: constant
- * folding materialises each `Transpose(W)` as a second initializer and MLAS pre-packs each MatMul/Conv weight into
- * a third layout, while W itself must stay for the backward op. With folding ('disabled') and pre-packing off the
- * weights stay once, memory-mapped from the graph's weights file. Measured on the random full-size SD 1.5 at
- * 256x256 (docs/training.md): peak RSS 7.80 -> 4.79 GiB, session start 48.9 -> 13.2 s CPU, step 9.5 s CPU
- * either way. The arena is off as in that measurement (its buffers would keep the step's peak).
+ * onnxruntime settings of the training graph. Every base weight is used twice in it (by its forward op and by
+ * the backward op that takes the input gradient), so what onnxruntime does to constant weights at session start
+ * keeps them twice: MLAS pre-packs each Conv/MatMul weight into its own layout while the original must stay for
+ * the backward op (about one extra copy of the weights), and constant folding materialises each `Transpose(W)`
+ * (0.2 GiB on SD 1.5). With both off the weights stay once, memory-mapped from the graph's weights file.
+ * Measured on the random full-size SD 1.5 at 256x256 (docs/training.md "Performance"): peak RSS 7.80 -> 4.79 GiB,
+ * session start 48.9 -> 13.2 s CPU, step 9.5 s CPU either way. The arena is off as in that measurement.
  */
 export const TRAINING_SESSION_SETTINGS: SessionSettings = {
   optimization: 'disabled',
