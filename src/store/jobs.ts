@@ -141,8 +141,9 @@ export async function fairPickKeys(db: Db, types: string[], now = nowIso()): Pro
 
 /**
  * The due queued job of `type` for each of `subjectIds`, with its rank among its account's due jobs of `types`
- * (1 = the account's oldest, which its next pick takes). One pass over the due jobs of the accounts concerned,
- * numbered per account by a window function, rather than one count per job (about 2–3× faster for a page of 24).
+ * (1 = the account's oldest, which its next pick takes): per job, a count of its account's due jobs up to its id
+ * (an index range on jobs_account_status), rather than numbering every due job of the account with a window
+ * function and sorting them on each call (~2 ms per call at 1500 queued jobs, every POST and poll of a queued prompt).
  */
 export async function dueJobRanks(
   db: Db,
@@ -152,30 +153,26 @@ export async function dueJobRanks(
   now = nowIso(),
 ): Promise<{ subjectId: number; accountId: number; rank: number }[]> {
   if (!subjectIds.length) return [];
-  const ranked = db
-    .selectFrom('jobs as d')
-    .select([
-      'd.type',
-      'd.subject_id',
-      'd.account_id',
-      sql<number>`row_number() over (partition by d.account_id order by d.id)`.as('rank'),
-    ])
-    .where('d.status', '=', 'queued')
-    .where('d.run_at', '<=', now)
-    .where('d.type', 'in', types)
-    .where('d.account_id', 'in', (eb) =>
-      eb
-        .selectFrom('jobs as t')
-        .select('t.account_id')
-        .where('t.type', '=', type)
-        .where('t.subject_id', 'in', subjectIds)
-        .where('t.status', '=', 'queued'),
-    );
   const rows = await db
-    .selectFrom(ranked.as('r'))
-    .select(['r.subject_id', 'r.account_id', 'r.rank'])
-    .where('r.type', '=', type)
-    .where('r.subject_id', 'in', subjectIds)
+    .selectFrom('jobs as t')
+    .select((eb) => [
+      't.subject_id',
+      't.account_id',
+      eb
+        .selectFrom('jobs as d')
+        .select((e) => e.fn.countAll().as('n'))
+        .whereRef('d.account_id', '=', 't.account_id')
+        .where('d.status', '=', 'queued')
+        .whereRef('d.id', '<=', 't.id')
+        .where('d.run_at', '<=', now)
+        .where('d.type', 'in', types)
+        .as('rank'),
+    ])
+    .where('t.type', '=', type)
+    .where('t.subject_id', 'in', subjectIds)
+    .where('t.status', '=', 'queued')
+    .where('t.run_at', '<=', now)
+    .where('t.type', 'in', types)
     .execute();
   return rows.map((r) => ({
     subjectId: Number(r.subject_id),
