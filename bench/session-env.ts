@@ -1,7 +1,7 @@
 // onnxruntime session settings for the engine benchmarks and profiles, from the environment:
 //   BENCH_THREADS    intra-op threads (default: onnxruntime's, one per physical core)
 //   BENCH_OPT        graph optimization level for every session: extended | all | basic | disabled (default:
-//                    the engine's per component, src/engine/load.ts DEFAULT_OPTIMIZATION)
+//                    the engine's per component, src/engine/load.ts COMPONENT_SESSION_DEFAULTS)
 //   BENCH_ARENA      0 turns onnxruntime's CPU arena allocator off
 //   BENCH_MEMPATTERN 0 turns memory-pattern planning off
 //   BENCH_CONFIG     raw session config entries, e.g. "session.disable_prepacking=1,session.x=y"

@@ -21,7 +21,7 @@ import {
   type VaeConfig,
   vaeConfigFromJson,
 } from './models/vae.ts';
-import { type OptimizationLevel, OrtSession, type SessionSettings } from './ort.ts';
+import { OrtSession, type SessionSettings } from './ort.ts';
 
 export type Component = 'text_encoder' | 'unet' | 'vae';
 
@@ -59,16 +59,19 @@ export interface LoadedModel extends ModelParts {
 }
 
 /**
- * Graph optimization level per component when `session.optimization` is not given. 'all' adds onnxruntime's
- * NCHWc convolution layout: the VAE (convolutions on up to 512x512 images) decoded 256x256 in 53 s vs 85 s
- * with 'extended' (alternating runs in one process, loaded 2-core VM, outputs 1.1e-5 apart) for a session
- * that opens ~20 s slower. The UNet stays 'extended': 'all' gained ~10% there but made its session take
- * 21-61 s instead of 8-13 s and keeps NCHWc copies of its 2.2 GB of conv weights (docs/engine.md).
+ * Session settings per component where `session` leaves them unset.
+ * - optimization 'all' for the VAE adds onnxruntime's NCHWc convolution layout: it decoded 256x256 in 53 s vs
+ *   85 s with 'extended' (alternating runs in one process, loaded 2-core VM, outputs 1.1e-5 apart) for a
+ *   session that opens ~20 s slower. The UNet stays 'extended': 'all' gained ~10% there but made its session
+ *   take 21-61 s instead of 8-13 s and keeps NCHWc copies of its 2.2 GB of conv weights (docs/engine.md).
+ * - no CPU arena: the arena keeps a session's activations after each run (~1 GiB for a 512x512 VAE decode,
+ *   ~0.5 GiB for a 512x512 batch-2 UNet evaluation), so UNet + VAE peaked at 1.73x their weights; without it
+ *   1.30x, and steady-state runs were not slower (only a session's first run pays for fresh pages).
  */
-export const DEFAULT_OPTIMIZATION: Record<'clip' | 'unet' | 'vae', OptimizationLevel> = {
-  clip: 'extended',
-  unet: 'extended',
-  vae: 'all',
+export const COMPONENT_SESSION_DEFAULTS: Record<'clip' | 'unet' | 'vae', SessionSettings> = {
+  clip: { optimization: 'extended', cpuMemArena: false },
+  unet: { optimization: 'extended', cpuMemArena: false },
+  vae: { optimization: 'all', cpuMemArena: false },
 };
 
 export function defaultCacheDir(): string {
@@ -90,11 +93,12 @@ export async function loadParts(path: string, opts: LoadOptions = {}): Promise<M
   const want = new Set<Component>(opts.components ?? ['text_encoder', 'unet', 'vae']);
   const ck = openCheckpoint(path);
   const config: ModelConfig = { layout: ck.layout, path };
-  const open = (modelPath: string, component: keyof typeof DEFAULT_OPTIMIZATION) =>
-    OrtSession.create(modelPath, {
-      ...opts.session,
-      optimization: opts.session?.optimization ?? DEFAULT_OPTIMIZATION[component],
-    });
+  const open = (modelPath: string, component: keyof typeof COMPONENT_SESSION_DEFAULTS) => {
+    const settings: SessionSettings = { ...COMPONENT_SESSION_DEFAULTS[component] };
+    for (const [k, v] of Object.entries(opts.session ?? {}))
+      if (v !== undefined) Object.assign(settings, { [k]: v });
+    return OrtSession.create(modelPath, settings);
+  };
   const parts: ModelParts = {
     config,
     dispose: async () => {

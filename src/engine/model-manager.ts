@@ -189,7 +189,7 @@ export class ModelManager {
   private readonly opts: ModelManagerOptions;
 
   constructor(opts: ModelManagerOptions = {}) {
-    // graph optimization per component unless opts.session sets one: load.ts DEFAULT_OPTIMIZATION
+    // session settings per component unless opts.session sets them: load.ts COMPONENT_SESSION_DEFAULTS
     this.opts = opts;
     this.cacheDir = opts.cacheDir ?? defaultCacheDir();
     this.budget = opts.memoryBudgetBytes ?? defaultMemoryBudget();
