@@ -55,6 +55,8 @@ export interface CatalogModel {
   branch: string;
   defaultSampler?: SamplerName;
   defaultSteps?: number;
+  /** the guidance scale a prompt gets when it leaves cfg_scale blank */
+  defaultCfgScale?: number;
   note?: string;
   files: CatalogFile[];
 }
@@ -101,7 +103,10 @@ export const CATALOG: CatalogModel[] = [
     branch: 'sd21',
     defaultSampler: 'euler_a',
     defaultSteps: 1,
-    note: 'SD 2.1 architecture; trained for guidance off: send cfg_scale 1 (or less) with its prompts',
+    // distilled for sampling without classifier-free guidance (Sauer et al. 2023, "Adversarial Diffusion
+    // Distillation"): a blank cfg_scale means none; an explicit one above 1 is honoured as asked
+    defaultCfgScale: 0,
+    note: 'SD 2.1 architecture; distilled for guidance off: prompts that leave cfg_scale blank run without guidance',
     files: HF('stabilityai/sd-turbo', SD_LAYOUT_FP16),
   },
 ];
@@ -117,7 +122,7 @@ const USAGE = `usage: atelier models <command>
                                          download a catalog model (${CATALOG.map((c) => c.name).join(', ')}),
                                          every file verified against the catalog's or the server's hash
   add <path> [--name N] [--tune-id N] [--title T] [--tokenizer DIR] [--inpaint-unet PATH]
-      [--default-sampler S] [--default-steps N] [--branch B]
+      [--default-sampler S] [--default-steps N] [--default-cfg-scale X] [--branch B]
                                          register a local checkpoint (folder or .safetensors) in place
   verify [name]                          re-check checksums and that each checkpoint opens`;
 
@@ -215,6 +220,15 @@ async function registerTune(
   return (await insertBaseModelTune(db, { id: tuneId, title, branch: m.branch, modelName: m.name })).id;
 }
 
+/** --default-cfg-scale: within the API's cfg_scale range (0–15). */
+function cfgOption(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > 15)
+    throw new Error(`--default-cfg-scale must be a number from 0 to 15, got "${v}"`);
+  return n;
+}
+
 function intOption(v: string | undefined, what: string): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
@@ -234,6 +248,7 @@ async function addCommand(config: Config, db: Db, argv: string[], out: (l: strin
       'inpaint-unet': { type: 'string' },
       'default-sampler': { type: 'string' },
       'default-steps': { type: 'string' },
+      'default-cfg-scale': { type: 'string' },
       branch: { type: 'string' },
     },
   });
@@ -255,6 +270,7 @@ async function addCommand(config: Config, db: Db, argv: string[], out: (l: strin
     inpaintUnet: values['inpaint-unet'] ? resolve(values['inpaint-unet']) : undefined,
     defaultSampler: sampler as SamplerName | undefined,
     defaultSteps: intOption(values['default-steps'], '--default-steps'),
+    defaultCfgScale: cfgOption(values['default-cfg-scale']),
     tuneId: null,
     files: [],
     installedAt: new Date().toISOString(),
@@ -318,6 +334,7 @@ async function pullCommand(
     checkpoint: 'files',
     defaultSampler: entry.defaultSampler,
     defaultSteps: entry.defaultSteps,
+    defaultCfgScale: entry.defaultCfgScale,
     tuneId: null,
     files,
     installedAt: new Date().toISOString(),

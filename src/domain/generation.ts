@@ -159,7 +159,8 @@ export function resolveGeneration(
     seed,
     // 0 / no scheduler = the base model's own defaults: the generator resolves them (GenerationResult.resolved)
     steps: num('steps') ?? 0,
-    cfgScale: num('cfg_scale') ?? DEFAULT_CFG_SCALE,
+    // blank = the model's default, which only the generator knows (reported in GenerationResult.resolved)
+    cfgScale: num('cfg_scale') ?? null,
     scheduler: (p.scheduler as Scheduler | undefined) ?? null,
     useLpw: bool('use_lpw'),
     style: (p.style as Style | undefined) ?? null,

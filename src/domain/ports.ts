@@ -39,7 +39,8 @@ export interface GenerationRequest {
   seed: number;
   /** 0 = the model's own default (the generator resolves it and reports it in GenerationResult.resolved) */
   steps: number;
-  cfgScale: number;
+  /** null = the model's own default (7.5 for most; 0 for distilled few-step models such as SD-Turbo) */
+  cfgScale: number | null;
   /** null = the model's own default scheduler */
   scheduler: Scheduler | null;
   useLpw: boolean;
@@ -72,7 +73,7 @@ export interface GenerationResult {
   /** Parameters this implementation recorded but did not apply (the fast mock lists them here). */
   notes: string[];
   /** What actually ran where the request left it to the model (steps 0, no scheduler); recorded on the prompt. */
-  resolved?: { steps: number; scheduler: string };
+  resolved?: { steps: number; scheduler: string; cfgScale: number };
 }
 
 /** What an implementation can honour; the API rejects (422) requests that need more. */

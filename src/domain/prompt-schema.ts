@@ -47,7 +47,11 @@ export const promptFields = {
   face_correct: zBool('AI face correction'),
   face_swap: zBool('Use training images for face swap'),
   cfg_scale: withDefault(
-    zNum(0, 15, 'Classifier-free guidance scale, 0–15 (higher = follows the text more strictly)'),
+    zNum(
+      0,
+      15,
+      'Classifier-free guidance scale, 0–15 (higher = follows the text more strictly); blank = the model default: 7.5, or 0 (no guidance) for distilled few-step models such as SD-Turbo',
+    ),
     DOCUMENTED_DEFAULTS.cfg_scale,
   ),
   steps: zInt(0, 50, 'Diffusion steps, 0–50 (0 = model default)'),

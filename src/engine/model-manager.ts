@@ -49,11 +49,15 @@ export interface ModelSpec {
   inpaintUnetPath?: string;
   defaultSampler?: SamplerName;
   defaultSteps?: number;
+  defaultCfgScale?: number;
 }
 
 export interface LoadedSdModel extends SdModel {
   dispose(): Promise<void>;
 }
+
+/** Guidance scale when neither the prompt nor the model's manifest names one (diffusers' SD pipeline default). */
+export const DEFAULT_CFG_SCALE = 7.5;
 
 /** Steps used when a prompt says 0 and the manifest names none: 4 for consistency models, else 30. */
 export function defaultStepsFor(sampler: SamplerName): number {
@@ -101,6 +105,7 @@ export async function openSdModel(spec: ModelSpec, load: LoadOptions = {}): Prom
     scheduler,
     defaultSampler,
     defaultSteps: spec.defaultSteps ?? defaultStepsFor(defaultSampler),
+    defaultCfgScale: spec.defaultCfgScale ?? DEFAULT_CFG_SCALE,
     async dispose() {
       await Promise.all([parts.dispose(), inpaintUnet?.dispose()]);
     },

@@ -44,6 +44,8 @@ export interface ModelManifest {
   inpaintUnet?: string;
   defaultSampler?: SamplerName;
   defaultSteps?: number;
+  /** guidance scale for prompts that leave cfg_scale blank (absent: the engine default, 7.5) */
+  defaultCfgScale?: number;
   /** the operator-owned tune (account_id null) that serves prompts with this model */
   tuneId: number | null;
   /** files with their checksums (pulled models), checked by `atelier models verify` */
@@ -76,6 +78,11 @@ function validate(m: unknown, where: string): ModelManifest {
     throw new Error(`${where}: not an Atelier model manifest`);
   if (o.defaultSampler !== undefined && !isSamplerName(o.defaultSampler))
     throw new Error(`${where}: unknown defaultSampler ${o.defaultSampler}`);
+  if (
+    o.defaultCfgScale !== undefined &&
+    (typeof o.defaultCfgScale !== 'number' || !(o.defaultCfgScale >= 0 && o.defaultCfgScale <= 15))
+  )
+    throw new Error(`${where}: defaultCfgScale must be a number from 0 to 15`);
   return { files: [], tuneId: null, ...o } as ModelManifest;
 }
 
@@ -120,5 +127,6 @@ export function specOf(dataDir: string, m: ModelManifest): ModelSpec {
     inpaintUnetPath: m.inpaintUnet ? inFolder(dataDir, m, m.inpaintUnet) : undefined,
     defaultSampler: m.defaultSampler,
     defaultSteps: m.defaultSteps,
+    defaultCfgScale: m.defaultCfgScale,
   };
 }

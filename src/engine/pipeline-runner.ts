@@ -15,7 +15,13 @@ import { engineImg2ImgRunner } from '../post/hires-fix-engine.ts';
 import { type PostParams, type PostProviders, type PostStage, runPostStages } from '../post/index.ts';
 import { toUint8Image } from '../post/types.ts';
 import type { LoadOptions } from './load.ts';
-import type { LoraRef, ModelManager, ModelManagerStats, ModelSpec } from './model-manager.ts';
+import {
+  DEFAULT_CFG_SCALE,
+  type LoraRef,
+  type ModelManager,
+  type ModelManagerStats,
+  type ModelSpec,
+} from './model-manager.ts';
 import { type ControlRequest, generateWithControl } from './pipeline/controlnet.ts';
 import { cropCentre, imageBytes } from './pipeline/images.ts';
 import { type AdapterRequest, runWithAdapter } from './pipeline/ip-adapter.ts';
@@ -29,7 +35,10 @@ export type PostRequest = Omit<PostParams, 'seed'>;
 export interface RunRequest {
   spec: ModelSpec;
   loras: LoraRef[];
-  options: Omit<GenerateOptions, 'signal' | 'onProgress' | 'conditioning'>;
+  /** cfgScale null: the model's default (its manifest's defaultCfgScale, else 7.5) */
+  options: Omit<GenerateOptions, 'signal' | 'onProgress' | 'conditioning' | 'cfgScale'> & {
+    cfgScale: number | null;
+  };
   /** ControlNet conditioning (generateWithControl instead of the task's plain pipeline) */
   control?: ControlRequest;
   /** IP-Adapter / FaceID conditioning (generateWithAdapter instead of the task's plain pipeline) */
@@ -54,8 +63,8 @@ export interface RunResult {
   height: number;
   /** true when the model (and LoRA set) was already loaded */
   reused: boolean;
-  /** what actually ran: steps (0 resolved to the model's default) and the sampler */
-  resolved: { steps: number; sampler: string };
+  /** what actually ran: steps (0 resolved to the model's default), the sampler and the guidance scale */
+  resolved: { steps: number; sampler: string; cfgScale: number };
   /** face_swap's identity when this run computed it from training images (the caller caches it) */
   faceIdentity?: { key: string; identity: Float32Array };
 }
@@ -220,7 +229,9 @@ export async function runOnModels(
   const lease = controlled || adapted || (await models.acquire(req.spec, req.loras));
   try {
     signal.throwIfAborted();
-    const opts = { ...req.options, signal, onProgress };
+    const cfgScale = req.options.cfgScale ?? lease.model.defaultCfgScale ?? DEFAULT_CFG_SCALE;
+    req = { ...req, options: { ...req.options, cfgScale } }; // the post stages' img2img passes guide alike
+    const opts = { ...req.options, cfgScale, signal, onProgress };
     const out: PipelineOutput =
       control && controlled
         ? await generateWithControl(controlled.model, control, opts, { session: ctx.load?.session })
@@ -240,7 +251,7 @@ export async function runOnModels(
       size = post.size;
       faceIdentity = post.faceIdentity;
     }
-    const resolved = { steps: out.steps, sampler: out.sampler };
+    const resolved = { steps: out.steps, sampler: out.sampler, cfgScale };
     return { rgb, ...size, reused: lease.reused, resolved, ...(faceIdentity ? { faceIdentity } : {}) };
   } finally {
     lease.release();
@@ -284,7 +295,7 @@ async function postProcess(
       text: o.text,
       negativePrompt: o.negativePrompt,
       steps: o.steps,
-      cfgScale: o.cfgScale,
+      cfgScale: o.cfgScale ?? DEFAULT_CFG_SCALE, // resolved by runOnModels before the post stages
       sampler: o.sampler,
       useLpw: o.useLpw,
     });

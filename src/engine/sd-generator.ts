@@ -234,7 +234,11 @@ export class SdGenerator implements Generator {
     return {
       images,
       notes: [],
-      resolved: { steps: out.resolved.steps, scheduler: out.resolved.sampler },
+      resolved: {
+        steps: out.resolved.steps,
+        scheduler: out.resolved.sampler,
+        cfgScale: out.resolved.cfgScale,
+      },
     };
   }
 

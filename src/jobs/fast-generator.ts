@@ -4,7 +4,7 @@
 // `color_grading` and `film_grain` are cheap real image operations, so they are applied to the mock images (the
 // same src/post stages as the real branch, image i seeded seed + i); every other parameter is a mock note.
 import sharp from 'sharp';
-import { DEFAULT_SCHEDULER, DEFAULT_STEPS } from '../domain/generation.ts';
+import { DEFAULT_CFG_SCALE, DEFAULT_SCHEDULER, DEFAULT_STEPS } from '../domain/generation.ts';
 import type {
   GenerationRequest,
   GenerationResult,
@@ -126,7 +126,11 @@ export class FastMockGenerator implements Generator {
         ...(applied.length ? [`mock: ${applied.join(' and ')} applied to the placeholder images`] : []),
       ],
       // no sampler runs: the defaults a real model would use are reported, so the prompt shows resolved values
-      resolved: { steps: req.steps || DEFAULT_STEPS, scheduler: req.scheduler ?? DEFAULT_SCHEDULER },
+      resolved: {
+        steps: req.steps || DEFAULT_STEPS,
+        scheduler: req.scheduler ?? DEFAULT_SCHEDULER,
+        cfgScale: req.cfgScale ?? DEFAULT_CFG_SCALE,
+      },
     };
   }
 }

@@ -96,7 +96,7 @@ async function run(svc: Services, prompt: Prompt, signal: AbortSignal): Promise<
   const done = await promptsSql.transitionPrompt(svc.db, prompt.id, ['processing'], {
     status: 'completed',
     resolved: JSON.stringify({
-      cfg_scale: resolved.cfgScale,
+      cfg_scale: result.resolved?.cfgScale ?? resolved.cfgScale,
       // what actually ran: steps 0 / no scheduler are the model's defaults, which only the generator knows
       steps: result.resolved?.steps ?? resolved.steps,
       w: resolved.width,

@@ -173,6 +173,7 @@ test('a pulled SD-Turbo-like catalog model (branch sd21) generates with its cata
       branch: 'sd21',
       defaultSampler: 'euler_a',
       defaultSteps: 1,
+      defaultCfgScale: 0,
       files: filesOf(src).map((p) => ({ path: p, url: `${base}/resolve/${p}`, size: null, sha256: null })),
     },
   ];
@@ -192,24 +193,39 @@ test('a pulled SD-Turbo-like catalog model (branch sd21) generates with its cata
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
   }
-  const res = await h.req({
-    method: 'POST',
-    url: '/tunes/690323/prompts',
-    payload: { prompt: { text: 'a cat', w: 64, h: 64, num_images: 1, cfg_scale: 1, seed: 1 } },
-  });
-  assert.equal(res.statusCode, 201, res.body);
-  const url = `/prompts/${res.json().id}`;
-  const p = await waitFor(
-    async () => {
-      const r = (await h.req({ method: 'GET', url })).json();
-      return ['completed', 'failed', 'cancelled'].includes(r.status) ? r : null;
-    },
-    `prompt ${url} finished`,
-    300_000,
-  );
-  assert.equal(p.status, 'completed', JSON.stringify(p));
-  assert.equal(p.steps, 1);
-  assert.equal(p.scheduler, 'euler_a');
+  const generate = async (extra: Record<string, unknown>) => {
+    const res = await h.req({
+      method: 'POST',
+      url: '/tunes/690323/prompts',
+      payload: { prompt: { text: 'a cat', w: 64, h: 64, num_images: 1, seed: 1, ...extra } },
+    });
+    assert.equal(res.statusCode, 201, res.body);
+    const url = `/prompts/${res.json().id}`;
+    const p = await waitFor(
+      async () => {
+        const r = (await h.req({ method: 'GET', url })).json();
+        return ['completed', 'failed', 'cancelled'].includes(r.status) ? r : null;
+      },
+      `prompt ${url} finished`,
+      300_000,
+    );
+    assert.equal(p.status, 'completed', JSON.stringify(p));
+    const image = await h.app.inject({ method: 'GET', url: new URL(p.images[0].url).pathname });
+    return { p, image: image.rawPayload };
+  };
+  // cfg_scale left blank: the catalog's default (0, no guidance), recorded as what ran
+  const blank = await generate({});
+  assert.equal(blank.p.steps, 1);
+  assert.equal(blank.p.scheduler, 'euler_a');
+  assert.equal(blank.p.cfg_scale, 0);
+  // any scale <= 1 runs without guidance: the same image as the blank one
+  const one = await generate({ cfg_scale: 1 });
+  assert.equal(one.p.cfg_scale, 1);
+  assert.ok(one.image.equals(blank.image), 'blank cfg_scale = no guidance on this model');
+  // an explicit scale is honoured as asked
+  const guided = await generate({ cfg_scale: 7 });
+  assert.equal(guided.p.cfg_scale, 7);
+  assert.ok(!guided.image.equals(blank.image), 'cfg_scale 7 guides');
 });
 
 test('a tune of another family cannot take an sd21 base model as its base_tune_id (422 naming both branches)', async () => {

@@ -14,6 +14,8 @@ export interface SdModel {
   /** the model's default sampler and step count (from its scheduler config / manifest) */
   defaultSampler: SamplerName;
   defaultSteps: number;
+  /** guidance scale for requests that leave it to the model (e.g. 0 for distilled few-step models) */
+  defaultCfgScale?: number;
   /** a 9-channel inpainting UNet for this model, when installed beside it */
   inpaintUnet?: Unet;
 }

@@ -50,7 +50,7 @@ test('resolution applies characteristics, style and defaults', () => {
   assert.deepEqual(req.loras, [{ tuneId: 3, weight: 0.7 }]);
   assert.equal(req.steps, 0, 'blank steps reach the generator as 0 = the base model default');
   assert.equal(req.scheduler, null, 'blank scheduler = the base model default');
-  assert.equal(req.cfgScale, 7.5);
+  assert.equal(req.cfgScale, null, 'blank cfg_scale = the base model default (7.5 unless its manifest says)');
   assert.equal(req.numImages, 4);
   assert.equal(req.seed, 99);
   assert.equal(req.denoisingStrength, 0.8);

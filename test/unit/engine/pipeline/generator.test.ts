@@ -87,8 +87,8 @@ test('progress goes loading, encoding, denoising 1..n, decoding; steps 0 uses th
   assert.deepEqual(events, ['loading 1/1', 'encoding 1/1', 'denoising 1/2', 'denoising 2/2', 'decoding 1/1']);
   assert.equal(r.images.length, 1);
   assert.equal(r.images[0].contentType, 'image/jpeg');
-  // what ran is reported: the model's 2 steps, the request's scheduler
-  assert.deepEqual(r.resolved, { steps: 2, scheduler: 'euler' });
+  // what ran is reported: the model's 2 steps, the request's scheduler and guidance scale
+  assert.deepEqual(r.resolved, { steps: 2, scheduler: 'euler', cfgScale: 7.5 });
 });
 
 test('no scheduler = the model default, reported in resolved', async () => {
