@@ -110,9 +110,12 @@ export async function getPrompt(db: Db, id: number): Promise<Prompt | undefined>
   return db.selectFrom('prompts').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-/** Case-insensitive substring match with LIKE wildcards escaped; the same result in SQLite and PostgreSQL. */
-export function containsText(column: 'text', needle: string) {
-  const pattern = `%${needle.toLowerCase().replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
+/** A LIKE pattern for a case-insensitive substring match, wildcards escaped; the same in SQLite and PostgreSQL. */
+function likePattern(needle: string): string {
+  return `%${needle.toLowerCase().replace(/[%_\\]/g, (c) => `\\${c}`)}%`;
+}
+
+function matchesLike(column: 'text', pattern: string) {
   return sql<boolean>`lower(${sql.ref(column)}) like ${pattern} escape '\\'`;
 }
 
@@ -123,15 +126,36 @@ export interface PromptFilters {
   liked?: boolean;
 }
 
-function promptsPage(db: Db, accountId: number, page: Page, f: PromptFilters) {
-  let q = db.selectFrom('prompts').selectAll().where('account_id', '=', accountId);
-  if (f.tuneId !== undefined) q = q.where('tune_id', '=', f.tuneId);
-  if (f.text) q = q.where(containsText('text', f.text));
-  if (f.liked !== undefined) {
-    const likedIds = sql`(select prompt_id from prompt_likes where account_id = ${accountId})`;
-    q = q.where(f.liked ? sql<boolean>`id in ${likedIds}` : sql<boolean>`id not in ${likedIds}`);
-  }
-  return paginate(q, 'id', page);
+/**
+ * The page query's values as placeholders (`param`), in a fixed order, and its shape: the filters present. One
+ * compiled query per shape (src/store/compiled-queries.ts), run with `values`.
+ */
+function pageQuery(accountId: number, page: Page, f: PromptFilters) {
+  const values: unknown[] = [];
+  const slot = <T>(v: T) => param<T>(values.push(v) - 1);
+  const s = {
+    accountId: slot(accountId),
+    tuneId: f.tuneId === undefined ? undefined : slot(f.tuneId),
+    pattern: f.text ? slot(likePattern(f.text)) : undefined,
+    liked: f.liked,
+    page: {
+      ...(page.beforeId !== undefined && { beforeId: slot(page.beforeId) }),
+      limit: slot(page.limit),
+      offset: slot(page.offset),
+    },
+  };
+  const key = `prompts-page:${s.tuneId !== undefined}:${s.pattern !== undefined}:${s.liked ?? ''}:${s.page.beforeId !== undefined}`;
+  const build = (db: Db) => {
+    let q = db.selectFrom('prompts').selectAll().where('account_id', '=', s.accountId);
+    if (s.tuneId !== undefined) q = q.where('tune_id', '=', s.tuneId);
+    if (s.pattern !== undefined) q = q.where(matchesLike('text', s.pattern));
+    if (s.liked !== undefined) {
+      const likedIds = sql`(select prompt_id from prompt_likes where account_id = ${s.accountId})`;
+      q = q.where(s.liked ? sql<boolean>`id in ${likedIds}` : sql<boolean>`id not in ${likedIds}`);
+    }
+    return paginate(q, 'id', s.page);
+  };
+  return { key, build, values };
 }
 
 /**
@@ -144,7 +168,8 @@ export async function listPromptsWithImages(
   page: Page,
   f: PromptFilters = {},
 ): Promise<PromptWithImages[]> {
-  const prompts = await promptsPage(db, accountId, page, f).execute();
+  const q = pageQuery(accountId, page, f);
+  const prompts = await runCached(db, q.key, q.build, q.values);
   const byPrompt = new Map<number, Image[]>(prompts.map((p) => [p.id, []]));
   for (const image of await listImagesFor(db, [...byPrompt.keys()]))
     byPrompt.get(image.prompt_id)?.push(image);
@@ -211,14 +236,26 @@ export async function insertImages(db: Db, rows: Omit<Image, 'id' | 'created_at'
     .execute();
 }
 
+/** Longest IN list whose query is compiled once and kept: the largest list page (api/list-query.ts MAX_LIMIT). */
+const MAX_CACHED_IN_LIST = 120;
+
+const imagesOf = (db: Db, promptIds: number[]) =>
+  db.selectFrom('images').selectAll().where('prompt_id', 'in', promptIds).orderBy('position');
+
 export async function listImagesFor(db: Db, promptIds: number[]): Promise<Image[]> {
   if (!promptIds.length) return [];
-  return db
-    .selectFrom('images')
-    .selectAll()
-    .where('prompt_id', 'in', promptIds)
-    .orderBy('position')
-    .execute();
+  if (promptIds.length > MAX_CACHED_IN_LIST) return imagesOf(db, promptIds).execute();
+  // one compiled query per list length up to a page's (the IN list's placeholders vary with it)
+  return runCached(
+    db,
+    `images-of-${promptIds.length}`,
+    (d) =>
+      imagesOf(
+        d,
+        promptIds.map((_, i) => param<number>(i)),
+      ),
+    promptIds,
+  );
 }
 
 export async function getImage(db: Db, id: number): Promise<Image | undefined> {
