@@ -2,6 +2,8 @@
 // create request is answered, so the tune is `trained` when it is created and a problem with the images or the
 // installation is a 422 on that request, with nothing stored.
 
+import type { NormalizedImage } from '../blobs/image-intake.ts';
+import { fetchImage } from '../jobs/fetch-image.ts';
 import { nowIso } from '../store/db.ts';
 import type { Tune } from '../store/schema.ts';
 import * as tunesSql from '../store/tunes.ts';
@@ -34,21 +36,31 @@ export class TuneInputError extends Error {
 }
 
 /**
- * Runs an instant trainer on the create request's images; its TuneInputError becomes the request's 422.
- * `urlCount`: images given as image_urls, which are only fetched later (by the train job), so refused here.
+ * Downloads the request's image URLs now (other tunes leave them to the train job): the same guarded fetcher and
+ * image intake as the train job (fetchImage), and any failure is a 422 on the field the URL came from, naming it.
  */
+export async function fetchInstantImages(
+  svc: Services,
+  urls: string[],
+  fields: string[],
+): Promise<NormalizedImage[]> {
+  const out: NormalizedImage[] = [];
+  for (const [i, url] of urls.entries()) {
+    try {
+      out.push(await fetchImage(svc, url, url)); // sequential: bounded memory, as intakeAll
+    } catch (e) {
+      throw validationError({ [fields[i]]: [(e as Error).message] });
+    }
+  }
+  return out;
+}
+
+/** Runs an instant trainer on the create request's images; its TuneInputError becomes the request's 422. */
 export async function prepareInstantTune(
   trainer: InstantTrainer,
   images: TrainingImage[],
   tune: { branch: string; modelType: string | null },
-  urlCount: number,
 ): Promise<TrainingResult> {
-  if (urlCount)
-    throw validationError({
-      image_urls: [
-        `${tune.modelType} tunes are ready at creation: upload the images with the request (image_urls are fetched later)`,
-      ],
-    });
   try {
     return await trainer.prepare(images, tune);
   } catch (e) {

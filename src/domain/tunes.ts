@@ -11,7 +11,12 @@ import { type Actor, JOB_PROMPT, JOB_TRAIN, type Services } from './context.ts';
 import { AppError, notFound, validationError } from './errors.ts';
 import { checkGeneration } from './generation.ts';
 import { collectImageSources, imageUrlsAsText, intakeAll, isUploadedFile } from './image-inputs.ts';
-import { isInstantTrainer, markTrainedAtCreation, prepareInstantTune } from './instant-tunes.ts';
+import {
+  fetchInstantImages,
+  isInstantTrainer,
+  markTrainedAtCreation,
+  prepareInstantTune,
+} from './instant-tunes.ts';
 import { installedBranches, trainerFor, trainerGaps } from './ports.ts';
 import { triggerWordError } from './prompt-text.ts';
 import { isLoraImport, takeInLora, tuneWeightsKey, withCkpt } from './tune-import.ts';
@@ -122,15 +127,27 @@ export async function createTune(
   for (const [i, p] of (input.prompts_attributes ?? []).entries())
     for (const f of ['callback', 'input_image_url', 'mask_image_url'] as const)
       await checkCallback(svc, `prompts_attributes.${i}.${f}`, stringField(p, f));
-  // Image URLs are fetched later by the training job; a target the policy refuses is a 422 now, not a failed tune.
+  // Image URLs are fetched later (train job; faceid: below, during this request); a target the policy refuses is a
+  // 422 now, not a failed tune.
   for (const [i, url] of sources.urls.entries()) await checkCallback(svc, sources.urlFields[i], url);
 
   // Decode and clean every uploaded image before anything is written: a bad file stores nothing.
   const limits = { maxBytes: svc.config.uploadMaxFileBytes, maxPixels: svc.config.imageMaxPixels };
-  const images = await intakeAll(sources.buffers, limits);
-  // faceid: no gradient steps; computed now (a problem is a 422 and nothing is stored), ready at creation
-  const prepared = isInstantTrainer(trainer)
-    ? await prepareInstantTune(trainer, images, { branch, modelType: storedModelType }, sources.urls.length)
+  const uploaded = await intakeAll(sources.buffers, limits);
+  // faceid: no gradient steps; its image URLs are downloaded and the result computed now (a problem is a 422 and
+  // nothing is stored), ready at creation. Other tunes download their URLs in the train job.
+  const instant = isInstantTrainer(trainer) ? trainer : undefined;
+  const fetched = instant ? await fetchInstantImages(svc, sources.urls, sources.urlFields) : [];
+  const images = [
+    ...uploaded.map((img) => ({ img, url: null as string | null })),
+    ...fetched.map((img, i) => ({ img, url: sources.urls[i] })),
+  ];
+  const prepared = instant
+    ? await prepareInstantTune(
+        instant,
+        images.map((x) => x.img),
+        { branch, modelType: storedModelType },
+      )
     : undefined;
 
   const now = nowIso();
@@ -150,7 +167,7 @@ export async function createTune(
     callback: input.callback ?? null,
     characteristics: JSON.stringify(input.characteristics ?? {}),
     args: JSON.stringify({ ...input, prompts_attributes: input.prompts_attributes ?? [], notes }),
-    pending_image_urls: JSON.stringify(sources.urls),
+    pending_image_urls: JSON.stringify(instant ? [] : sources.urls),
     status: 'queued',
     progress: 0,
     created_at: now,
@@ -159,7 +176,7 @@ export async function createTune(
   let ready: Tune | undefined;
   try {
     const rows = [];
-    for (const [i, img] of images.entries()) {
+    for (const [i, { img, url }] of images.entries()) {
       const key = `tunes/${tune.id}/images/${i}.${img.format === 'jpeg' ? 'jpg' : img.format}`;
       await svc.blobs.put(key, img.data);
       rows.push({
@@ -168,7 +185,7 @@ export async function createTune(
         blob_key: key,
         format: img.format,
         ...size(img),
-        source_url: null,
+        source_url: url,
       });
     }
     await tunesSql.insertTuneImages(svc.db, rows);

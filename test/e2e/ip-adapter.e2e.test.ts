@@ -4,6 +4,8 @@
 // the image prompt; a faceid tune is ready at creation from real face photos and `<faceid:ID:w>` steers prompts.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -19,7 +21,7 @@ import { ThreadRunner } from '../../src/engine/thread-runner.ts';
 import { FastMockGenerator } from '../../src/jobs/fast-generator.ts';
 import { arcfacePath } from '../../src/post/faces/embedding.ts';
 import { nowIso } from '../../src/store/db.ts';
-import { insertTune } from '../../src/store/tunes.ts';
+import { insertTune, listTuneImages } from '../../src/store/tunes.ts';
 import { FaceIdTrainer } from '../../src/train/faceid.ts';
 import { FastTrainer } from '../../src/train/fast.ts';
 import { type Harness, harness, waitFor } from '../api/helpers.ts';
@@ -237,6 +239,59 @@ test('faceid tune creation: an image without a face is a 422 naming it; nothing 
   assert.match(res.body, /image 2 .*no face found/);
   const list = await h.req({ method: 'GET', url: '/tunes' });
   assert.ok(!JSON.stringify(list.json()).includes('faceid no face'));
+});
+
+test('faceid tune from image_urls: downloaded during the create request; a bad URL is a 422 naming it', async () => {
+  const face = await sharp(samplePhotoPath(1)).resize({ width: 480 }).jpeg().toBuffer();
+  const server = createServer((req, res) => {
+    if (req.url === '/face.jpg') res.end(face);
+    else if (req.url === '/text') res.end('not an image');
+    else {
+      res.statusCode = 404;
+      res.end();
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const create = (title: string, image_urls: string[]) =>
+    h.req({
+      method: 'POST',
+      url: '/tunes',
+      payload: {
+        tune: { title, name: 'person', branch: 'sd15', model_type: 'faceid', images: [], image_urls },
+      },
+    });
+  try {
+    const ok = await create('faceid from urls', [`${base}/face.jpg`]);
+    assert.equal(ok.statusCode, 201, ok.body);
+    assert.ok(ok.json().trained_at, 'trained at creation');
+    const rows = await listTuneImages(h.rt.svc.db, ok.json().id);
+    assert.deepEqual(
+      rows.map((r) => r.source_url),
+      [`${base}/face.jpg`],
+    );
+    const tune = (await h.req({ method: 'GET', url: `/tunes/${ok.json().id}` })).json();
+    assert.equal(tune.orig_images.length, 1);
+    const file = join(h.dir, 'faceid-url-check.safetensors');
+    writeFileSync(file, (await h.rt.svc.blobs.get(`tunes/${tune.id}/weights.safetensors`))!);
+    assert.equal(readFaceIdEmbeddings(file).length, 1);
+
+    for (const [path, why] of [
+      ['/missing.jpg', /could not be downloaded: HTTP 404/],
+      ['/text', /was refused/],
+    ] as const) {
+      const title = `faceid bad url ${path}`;
+      const bad = await create(title, [`${base}/face.jpg`, `${base}${path}`]);
+      assert.equal(bad.statusCode, 422, bad.body);
+      const msg = bad.json().errors?.['image_urls.1']?.join(' ') ?? bad.body;
+      assert.ok(msg.includes(`${base}${path}`), `names the URL: ${bad.body}`);
+      assert.match(msg, why);
+      const list = await h.req({ method: 'GET', url: '/tunes' });
+      assert.ok(!JSON.stringify(list.json()).includes(title), 'nothing stored');
+    }
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
 });
 
 test('faceid without the models installed: 422 at creation naming exactly what to install', async () => {
