@@ -8,13 +8,14 @@ import { createApiKey } from '../../src/domain/keys.ts';
 import { revokeApiKey } from '../../src/store/accounts.ts';
 import { completedPrompt, type Harness, harness, trainedTune } from '../api/helpers.ts';
 
-/** Routes reachable without a key: health, the OpenAPI document, signed image links, metrics (when wired). */
+/** Routes reachable without a key: health, the OpenAPI document, signed image and weights links, metrics. */
 const PUBLIC = new Set([
   'GET /healthz',
   'GET /openapi',
   'GET /openapi.json',
   'GET /images/:id/:expires/:file',
   'GET /tune-images/:id/:expires/:file',
+  'GET /tune-weights/:id/:expires/:file',
   'GET /metrics',
 ]);
 
