@@ -61,12 +61,52 @@ export const FEATURE_FIELDS = [
   'base_pack_id',
 ] as const;
 
+/** The prompt's tune, where it matters to the check: a prompt on a faceid tune uses that tune's identity. */
+export interface PromptTuneRef {
+  /** null while the tune is being created (its prompts_attributes) */
+  id: number | null;
+  modelType: string | null;
+}
+
+/**
+ * FaceID (`<faceid:ID:w>` tags, or a prompt on a faceid tune): the generator must list the `faceid` feature, and
+ * the engine runs one adapter per generation on a whole image (engine/adapter-request.ts), so FaceID with a
+ * controlnet type, a mask or a second identity is refused here rather than failing the prompt at run time.
+ */
+function faceIdGaps(
+  caps: GeneratorCapabilities,
+  params: Record<string, unknown>,
+  tune: PromptTuneRef | undefined,
+): Record<string, string> {
+  const tagged = new Set(
+    parseTuneTags(typeof params.text === 'string' ? params.text : '')
+      .filter((t) => t.kind === 'faceid')
+      .map((t) => t.tuneId),
+  );
+  const own = tune?.modelType === 'faceid';
+  const ids = new Set<number | null>(tagged);
+  if (own) ids.add(tune?.id ?? null);
+  if (!ids.size) return {};
+  const field = tagged.size ? 'text' : 'tune_id';
+  const gaps: Record<string, string> = {};
+  if (!caps.features.includes('faceid'))
+    gaps[field] = caps.featureReasons?.faceid ?? 'FaceID is not supported by the installed engine';
+  else if (ids.size > 1)
+    gaps.text = `one faceid identity per prompt (got tunes ${[...ids].map((i) => i ?? 'this tune').join(', ')})`;
+  if (params.controlnet)
+    gaps.controlnet = 'FaceID cannot be combined with controlnet in one prompt (one adapter per generation)';
+  if (params.mask_image || params.mask_image_url)
+    gaps.mask_image = 'a mask cannot be combined with FaceID (FaceID inpainting is not implemented)';
+  return gaps;
+}
+
 /** Fields the caller set that this implementation cannot honour, with the reason. */
 export function capabilityGaps(
   caps: GeneratorCapabilities,
   params: Record<string, unknown>,
+  tune?: PromptTuneRef,
 ): Record<string, string> {
-  const gaps: Record<string, string> = {};
+  const gaps: Record<string, string> = caps.mock ? {} : faceIdGaps(caps, params, tune);
   const has = (f: string) => caps.features.includes(f);
   for (const f of FEATURE_FIELDS) {
     const v =
@@ -85,7 +125,7 @@ export function capabilityGaps(
       caps.controlnetReasons?.[params.controlnet as string] ??
       `no ControlNet model "${params.controlnet}" is installed`;
   if (params.controlnet && (params.mask_image || params.mask_image_url) && !caps.mock)
-    gaps.mask_image =
+    gaps.mask_image ??=
       'a mask cannot be combined with controlnet (inpainting with control is not implemented)';
   // Combinations the post stages cannot run (hires_fix without super_resolution, ...), for what the engine has.
   if (!caps.mock) {
@@ -117,11 +157,12 @@ export function checkGeneration(
   engines: Engines,
   branch: string,
   params: Record<string, unknown>,
+  tune?: PromptTuneRef,
 ): { errors: Record<string, string[]> } | { notes: string[] } {
   const gen = generatorFor(engines, branch);
   if (!gen) return { errors: { branch: [`no image generator is installed for branch "${branch}"`] } };
   const caps = gen.capabilities();
-  const gaps = capabilityGaps(caps, params);
+  const gaps = capabilityGaps(caps, params, tune);
   if (caps.mock) return { notes: Object.keys(gaps).map((f) => `mock: ${f} recorded, not applied`) };
   if (!Object.keys(gaps).length) return { notes: [] };
   return {

@@ -37,14 +37,20 @@ export async function validatePrompt(
   });
   if (trig) throw validationError({ text: [trig] });
   for (const tag of parseTuneTags(params.text)) {
-    if (!(await tunesSql.findVisibleTune(svc.db, actor.accountId, tag.tuneId)))
+    const named = await tunesSql.findVisibleTune(svc.db, actor.accountId, tag.tuneId);
+    if (!named)
       throw validationError({ text: [`<${tag.kind}:${tag.tuneId}> names a tune that does not exist`] });
+    if (tag.kind === 'faceid' && named.model_type !== 'faceid')
+      throw validationError({
+        text: [`<faceid:${tag.tuneId}> names a ${named.model_type ?? 'base model'} tune, not a faceid tune`],
+      });
   }
-  const check = checkGeneration(svc.engines, tune.branch, {
-    ...params,
-    input_image: files.input,
-    mask_image: files.mask,
-  });
+  const check = checkGeneration(
+    svc.engines,
+    tune.branch,
+    { ...params, input_image: files.input, mask_image: files.mask },
+    { id: tune.id, modelType: tune.model_type },
+  );
   if ('errors' in check) throw new AppError('capability_missing', undefined, check.errors);
   // Every URL the job will fetch or call is checked now: a private target is a 422 naming its field.
   for (const f of ['callback', 'input_image_url', 'mask_image_url'] as const) {

@@ -13,7 +13,10 @@ export async function tuneReady(svc: Services, tune: Tune): Promise<void> {
   for (const waiting of await promptsSql.listWaitingPrompts(svc.db, tune.id))
     await svc.queue.enqueue({ type: JOB_PROMPT, accountId: waiting.account_id, subjectId: waiting.id });
   for (const attrs of args.prompts_attributes ?? []) {
-    const check = checkGeneration(svc.engines, tune.branch, attrs);
+    const check = checkGeneration(svc.engines, tune.branch, attrs, {
+      id: tune.id,
+      modelType: tune.model_type,
+    });
     await insertAndSchedule(svc, actor, tune, attrs, 'notes' in check ? check.notes : []);
   }
   await enqueueTuneCallback(svc, tune);

@@ -269,7 +269,10 @@ function validatePromptsAttributes(svc: Services, input: TuneCreateInput, branch
   for (const [i, p] of (input.prompts_attributes ?? []).entries()) {
     const trig = triggerWordError(p.text, { id: -1, token, name: input.name, isBaseModel: false });
     if (trig) (errors[`prompts_attributes.${i}.text`] ??= []).push(trig);
-    const check = checkGeneration(svc.engines, branch, p as Record<string, unknown>);
+    const check = checkGeneration(svc.engines, branch, p as Record<string, unknown>, {
+      id: null,
+      modelType: input.model_type ?? null,
+    });
     if ('errors' in check)
       for (const [f, m] of Object.entries(check.errors))
         (errors[`prompts_attributes.${i}.${f}`] ??= []).push(...m);

@@ -19,6 +19,8 @@ import {
   availableControlnets,
   type ConditioningStatus,
   conditioningAvailability,
+  faceIdAvailability,
+  faceIdUnavailableMessage,
   unavailableMessage,
 } from './conditioning.ts';
 import { checkLoraOnBase } from './lora-import.ts';
@@ -127,9 +129,18 @@ export class SdGenerator implements Generator {
     const sr = isSuperResolutionInstalled();
     // face_swap when its two networks are installed; else the 422 names what to install
     const swapMissing = faceSwapMissing(this.opts.modelsDir);
-    const features = SD_FEATURES.filter(
+    // faceid (`<faceid:ID:w>`, prompts on faceid tunes) when the FaceID adapter and ArcFace are installed
+    const faceId = this.opts.modelsDir ? faceIdAvailability(this.opts.modelsDir) : undefined;
+    const faceIdMissing = !faceId
+      ? 'FaceID needs a models directory (none is configured for this generator)'
+      : faceId.available
+        ? undefined
+        : faceIdUnavailableMessage(faceId);
+    const features: string[] = SD_FEATURES.filter(
       (f) => sr || !['super_resolution', 'hires_fix', 'inpaint_faces'].includes(f),
     );
+    if (!swapMissing) features.push('face_swap');
+    if (!faceIdMissing) features.push('faceid');
     return {
       branches: [...SD_BRANCHES], // SD 1.x and 2.x: each model's graphs follow its own configs
       schedulers: [...SAMPLER_NAMES],
@@ -137,8 +148,11 @@ export class SdGenerator implements Generator {
       controlnetReasons: Object.fromEntries(
         statuses.filter((s) => !s.available).map((s) => [s.type, unavailableMessage(s)]),
       ),
-      features: swapMissing ? features : [...features, 'face_swap'],
-      featureReasons: swapMissing ? { face_swap: swapMissing } : {},
+      features,
+      featureReasons: {
+        ...(swapMissing && { face_swap: swapMissing }),
+        ...(faceIdMissing && { faceid: faceIdMissing }),
+      },
       mock: false,
     };
   }

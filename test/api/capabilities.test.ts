@@ -10,19 +10,34 @@ import type {
   TrainingRequest,
 } from '../../src/domain/ports.ts';
 import { FastMockGenerator } from '../../src/jobs/fast-generator.ts';
+import { nowIso } from '../../src/store/db.ts';
+import { insertTune } from '../../src/store/tunes.ts';
 import { FastTrainer } from '../../src/train/fast.ts';
 import { completedPrompt, dataUrl, type Harness, harness, waitFor } from './helpers.ts';
+
+const FACEID_MISSING = 'FaceID needs /models/ip-adapter/ip-adapter-faceid_sd15.safetensors';
 
 class LimitedGenerator implements Generator {
   readonly name = 'limited-sd15';
   seen: GenerationRequest[] = [];
+  /** a test turns FaceID (and the canny ControlNet) on to check the combinations the engine refuses */
+  faceIdInstalled = false;
   capabilities(): GeneratorCapabilities {
     return {
       branches: ['sd15'],
       schedulers: ['euler', 'euler_a'],
-      controlnets: [],
-      features: ['negative_prompt', 'cfg_scale', 'steps', 'use_lpw'],
-      featureReasons: { face_swap: 'face_swap needs a swap network at /models/faces/swap.onnx' },
+      controlnets: this.faceIdInstalled ? ['canny'] : [],
+      features: [
+        'negative_prompt',
+        'cfg_scale',
+        'steps',
+        'use_lpw',
+        ...(this.faceIdInstalled ? ['faceid', 'input_image', 'mask_image'] : []),
+      ],
+      featureReasons: {
+        face_swap: 'face_swap needs a swap network at /models/faces/swap.onnx',
+        ...(!this.faceIdInstalled && { faceid: FACEID_MISSING }),
+      },
       mock: false,
     };
   }
@@ -202,4 +217,82 @@ test('prompt fields unknown to the engine (pack_id, resolution) are refused on a
   });
   assert.equal(r.statusCode, 422);
   assert.deepEqual(Object.keys(r.json().errors).sort(), ['pack_id', 'resolution']);
+});
+
+/** A trained faceid tune on sd15, stored directly (its identity is never read: every prompt here is refused). */
+async function faceIdTune(): Promise<number> {
+  const now = nowIso();
+  const t = await insertTune(h.rt.svc.db, {
+    account_id: 1,
+    presentation: 'native',
+    title: 'faceid person',
+    name: 'person',
+    token: 'ohwx',
+    branch: 'sd15',
+    model_type: 'faceid',
+    base_tune_id: null,
+    characteristics: '{}',
+    args: '{}',
+    pending_image_urls: '[]',
+    status: 'trained',
+    progress: 1,
+    trained_at: now,
+    created_at: now,
+    updated_at: now,
+  });
+  return t.id;
+}
+
+const promptOn = (tune: number, prompt: Record<string, unknown>) =>
+  h.req({ method: 'POST', url: `/tunes/${tune}/prompts`, payload: { prompt } });
+
+test('FaceID not installed: a <faceid> tag or a prompt on a faceid tune is a 422 with what to install', async () => {
+  const face = await faceIdTune();
+  const tagged = await promptOn(tuneId, { text: `ohwx man <faceid:${face}:0.8>` });
+  assert.equal(tagged.statusCode, 422, tagged.body);
+  assert.deepEqual(tagged.json().errors, { text: [`${FACEID_MISSING} (branch sd15, limited-sd15)`] });
+  const own = await promptOn(face, { text: 'ohwx person' });
+  assert.equal(own.statusCode, 422, own.body);
+  assert.deepEqual(own.json().errors, { tune_id: [`${FACEID_MISSING} (branch sd15, limited-sd15)`] });
+});
+
+test('FaceID with a controlnet, a mask or a second identity is a 422 at prompt creation', async () => {
+  const [a, b] = [await faceIdTune(), await faceIdTune()];
+  gen.faceIdInstalled = true;
+  try {
+    const input_image_url = 'https://example.com/in.png';
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [{ text: `ohwx man <faceid:${a}>`, controlnet: 'canny', input_image_url }, 'controlnet', /controlnet/],
+      [
+        { text: `ohwx man <faceid:${a}>`, input_image_url, mask_image_url: input_image_url },
+        'mask_image',
+        /mask/,
+      ],
+      [{ text: `ohwx man <faceid:${a}> <faceid:${b}:0.5>` }, 'text', /one faceid identity per prompt/],
+    ];
+    for (const [prompt, field, why] of cases) {
+      const r = await promptOn(tuneId, prompt);
+      assert.equal(r.statusCode, 422, r.body);
+      assert.deepEqual(Object.keys(r.json().errors), [field], r.body);
+      assert.match(r.json().errors[field][0], why);
+    }
+    // a prompt on a faceid tune that tags another identity
+    const own = await promptOn(a, { text: `ohwx person <faceid:${b}>` });
+    assert.equal(own.statusCode, 422, own.body);
+    assert.match(own.json().errors.text[0], new RegExp(`tunes ${b}, ${a}|tunes ${a}, ${b}`));
+    // the same tune tagged twice is one identity: accepted
+    const ok = await promptOn(tuneId, {
+      text: `ohwx man <faceid:${a}:0.5> <faceid:${a}:0.5>`,
+      num_images: 1,
+    });
+    assert.equal(ok.statusCode, 201, ok.body);
+  } finally {
+    gen.faceIdInstalled = false;
+  }
+});
+
+test('<faceid:ID> naming a tune that is not a faceid tune is a 422', async () => {
+  const r = await promptOn(tuneId, { text: `ohwx man <faceid:${tuneId}>` });
+  assert.equal(r.statusCode, 422, r.body);
+  assert.match(r.json().errors.text[0], /not a faceid tune/);
 });

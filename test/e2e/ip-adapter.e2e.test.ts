@@ -294,6 +294,33 @@ test('faceid tune from image_urls: downloaded during the create request; a bad U
   }
 });
 
+test('faceid tune creation: prompts_attributes FaceID cannot run (FaceID + controlnet) are 422s; nothing is stored', async () => {
+  const res = await h.req({
+    method: 'POST',
+    url: '/tunes',
+    payload: {
+      tune: {
+        title: 'faceid bad attrs',
+        name: 'person',
+        branch: 'sd15',
+        model_type: 'faceid',
+        base_tune_id: BASE_TUNE,
+        images: [await photo(1)],
+        prompts_attributes: [
+          { text: 'ohwx person', controlnet: 'ipadapter', input_image_base64: await photo(2, 96) },
+        ],
+      },
+    },
+  });
+  assert.equal(res.statusCode, 422, res.body);
+  assert.match(
+    res.json().errors['prompts_attributes.0.controlnet'][0],
+    /FaceID cannot be combined with controlnet/,
+  );
+  const list = await h.req({ method: 'GET', url: '/tunes' });
+  assert.ok(!JSON.stringify(list.json()).includes('faceid bad attrs'));
+});
+
 test('faceid without the models installed: 422 at creation naming exactly what to install', async () => {
   const empty = mkdtempSync(join(tmpdir(), 'atelier-faceid-none-'));
   try {
