@@ -32,7 +32,8 @@ export const promptFields = {
   text: z
     .preprocess((v) => (v === '' || v === null ? undefined : v), z.string().min(1).max(20_000))
     .describe(
-      'Description of the image; must contain the tune trigger word (e.g. "ohwx man") or a <lora:ID:w> tag',
+      'Description of the image; must contain the tune trigger word (e.g. "ohwx man") or a <lora:ID:w> / ' +
+        '<faceid:ID:w> tag (w: LoRA weight; for faceid the FaceID adapter scale, default 1)',
     ),
   negative_prompt: zStr('Comma-separated things to avoid'),
   callback: zUrl('URL POSTed with {"prompt": {...}} when the prompt completes or fails'),
@@ -75,7 +76,11 @@ export const promptFields = {
     zNum(0, 1, 'img2img strength: 1.0 = follow the prompt, 0.0 = keep the image (default 0.8)'),
     DOCUMENTED_DEFAULTS.denoising_strength,
   ),
-  controlnet_conditioning_scale: zNum(0, 1, 'ControlNet strength, 0–1'),
+  controlnet_conditioning_scale: zNum(
+    0,
+    1,
+    'ControlNet strength, or the adapter scale for ipadapter/reference/composition, 0–1 (FaceID: the <faceid:ID:w> weight)',
+  ),
   controlnet_txt2img: zBool('ControlNet: true = text-to-image, false = image-to-image'),
   input_image_url: zUrl('URL of the input image'),
   input_image_base64: zStr('Input image as a base64 data URL', 30_000_000),

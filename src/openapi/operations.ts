@@ -138,7 +138,8 @@ export const OPERATIONS: Operation[] = [
     summary: 'Create a tune and start training',
     description:
       'Training images come as multipart files (`tune[images][]`), http(s) URLs (`tune[image_urls][]`, downloaded ' +
-      'after answering) or base64 data URLs (`images`). Training tunes need 4–20 images, faceid tunes 1–20. The ' +
+      'after answering; for faceid tunes, which are ready at creation, while answering: a URL that fails is a 422 ' +
+      'naming it) or base64 data URLs (`images`). Training tunes need 4–20 images, faceid tunes 1–20. The ' +
       'title is the idempotency key: creating the same title again answers 200 with the existing tune. (ext) LoRA ' +
       'import: instead of images, a LoRA .safetensors file as `tune[lora_file]` (multipart) or `tune[lora_url]`, ' +
       'with `base_tune_id` naming the base model it was made for; the file is checked (format, and on a real ' +
