@@ -18,7 +18,7 @@ type FromWorker =
  * The project runs TypeScript through tsx without a build step, and Node 20 does not apply the parent's
  * `--import tsx` hooks to worker threads: the worker registers tsx's loader itself before importing its entry.
  */
-const WORKER_BOOTSTRAP = `
+export const WORKER_BOOTSTRAP = `
 const { workerData } = require('node:worker_threads');
 import('tsx/esm/api').then((tsx) => { tsx.register(); return import(workerData.entry); });
 `;
