@@ -178,3 +178,12 @@ test('branch=fast: face_swap and face_correct are recorded as mock notes, not ap
     notes: ['mock: face_correct recorded, not applied', 'mock: face_swap recorded, not applied'],
   });
 });
+
+test('FaceID adapter not installed: no faceid feature, and a <faceid> tag is a 422 naming the adapter file', () => {
+  const c = gen.capabilities();
+  assert.ok(!c.features.includes('faceid'));
+  assert.match(c.featureReasons?.faceid ?? '', /ip-adapter-faceid_sd15\.safetensors/);
+  const r = checkGeneration({ generators: [gen], trainers: [] }, 'sd15', { text: 'x <faceid:12:0.7>' });
+  assert.ok('errors' in r);
+  assert.match(r.errors.text.join(' '), /ip-adapter-faceid_sd15\.safetensors/);
+});
