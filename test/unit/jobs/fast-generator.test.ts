@@ -79,14 +79,16 @@ test('color_grading and film_grain are really applied to the mock images (determ
   assert.deepEqual([m.width, m.height], [200, 120]);
 });
 
-test('resolved: the mock reports the defaults a blank steps / scheduler stand for', async () => {
+test('resolved: the mock reports the defaults a blank steps / scheduler / cfg_scale stand for', async () => {
   const signal = new AbortController().signal;
-  const r = await new FastMockGenerator().generate(req({ numImages: 1, steps: 0, scheduler: null }), {
-    signal,
-  });
-  assert.deepEqual(r.resolved, { steps: 30, scheduler: 'dpm++2m_karras' });
-  const s = await new FastMockGenerator().generate(req({ numImages: 1, steps: 12, scheduler: 'euler' }), {
-    signal,
-  });
-  assert.deepEqual(s.resolved, { steps: 12, scheduler: 'euler' });
+  const r = await new FastMockGenerator().generate(
+    req({ numImages: 1, steps: 0, scheduler: null, cfgScale: null }),
+    { signal },
+  );
+  assert.deepEqual(r.resolved, { steps: 30, scheduler: 'dpm++2m_karras', cfgScale: 7.5 });
+  const s = await new FastMockGenerator().generate(
+    req({ numImages: 1, steps: 12, scheduler: 'euler', cfgScale: 4 }),
+    { signal },
+  );
+  assert.deepEqual(s.resolved, { steps: 12, scheduler: 'euler', cfgScale: 4 });
 });
