@@ -9,19 +9,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
-import { runModelsCommand, storeModelResolver } from '../../src/cli/models.ts';
 import { controlnetDir } from '../../src/engine/conditioning.ts';
-import type { ModelResolver } from '../../src/engine/sd-generator.ts';
-import { SdGenerator } from '../../src/engine/sd-generator.ts';
-import { ThreadRunner } from '../../src/engine/thread-runner.ts';
-import { FastMockGenerator } from '../../src/jobs/fast-generator.ts';
+import type { SdGenerator } from '../../src/engine/sd-generator.ts';
 import { nowIso } from '../../src/store/db.ts';
 import { insertTune } from '../../src/store/tunes.ts';
-import { FastTrainer } from '../../src/train/fast.ts';
-import { type Harness, harness, multipart, waitFor } from '../api/helpers.ts';
+import { type Harness, multipart } from '../api/helpers.ts';
 import { fixturePath } from '../helpers/fixtures.ts';
+import { finishedPrompt, type SdHarness, sdHarness } from '../helpers/sd-harness.ts';
 
 const BASE_TUNE = 690204;
+let sd: SdHarness;
 let h: Harness;
 let generator: SdGenerator;
 let loraTuneId: number;
@@ -36,49 +33,9 @@ before(async () => {
     fixturePath('sd-reference', 'checkpoint', 'controlnet-tiny-public.safetensors'),
     join(controlnetDir(controlModels, 'canny'), 'canny.safetensors'),
   );
-  // the pipelines run on a worker thread, as in the server (createSdGenerator)
-  const runner = new ThreadRunner({
-    cacheDir: join(process.cwd(), '.cache', 'graphs'),
-    session: { intraOpThreads: 1 },
-  });
-  // the resolver needs the runtime's store, which exists only once the harness has opened it
-  let resolver: ModelResolver | undefined;
-  const lazy: ModelResolver = {
-    baseModel: (t) => (resolver as ModelResolver).baseModel(t),
-    loraFile: (id) => (resolver as ModelResolver).loraFile(id),
-  };
-  generator = new SdGenerator(runner, lazy, { format: 'png', modelsDir: controlModels });
-  h = await harness(
-    // a long lease: a real decode on a loaded 2-core machine can outlast the harness's 2 s lease
-    { jobLeaseMs: 120_000 },
-    { engines: { generators: [new FastMockGenerator(), generator], trainers: [new FastTrainer(50)] } },
-  );
-  resolver = storeModelResolver({
-    db: h.rt.svc.db,
-    blobs: h.rt.svc.blobs,
-    dataDir: h.config.dataDir,
-    loraDir: join(h.dir, 'loras'),
-  });
-  const lines: string[] = [];
-  const rc = await runModelsCommand(
-    [
-      'add',
-      fixturePath('sd-reference', 'model'),
-      '--name',
-      'tiny-sd15',
-      '--tune-id',
-      String(BASE_TUNE),
-      '--tokenizer',
-      fixturePath('clip-tokenizer'),
-      '--default-sampler',
-      'euler',
-      '--default-steps',
-      '3',
-    ],
-    h.config,
-    { out: (l) => lines.push(l) },
-  );
-  assert.equal(rc, 0, lines.join('\n'));
+  sd = await sdHarness({ baseTune: BASE_TUNE, name: 'tiny-sd15', defaultSteps: 3, modelsDir: controlModels });
+  h = sd.h;
+  generator = sd.generator;
   // a trained LoRA tune of account A on that base model, its weights the kohya fixture file
   const now = nowIso();
   const lora = await insertTune(h.rt.svc.db, {
@@ -107,24 +64,13 @@ before(async () => {
 });
 
 after(async () => {
-  await h.close();
-  await generator.close();
+  await sd.close();
   rmSync(controlModels, { recursive: true, force: true });
   if (previousSr === undefined) delete process.env.ATELIER_SR_MODEL;
   else process.env.ATELIER_SR_MODEL = previousSr;
 });
 
-/** Real generation on a shared CI machine can take far longer than the mock: wait up to 5 minutes. */
-async function completedPrompt(h: Harness, url: string): Promise<Record<string, unknown>> {
-  return waitFor(
-    async () => {
-      const p = (await h.req({ method: 'GET', url })).json();
-      return ['completed', 'failed', 'cancelled'].includes(p.status) ? p : null;
-    },
-    `prompt ${url} finished`,
-    300_000,
-  );
-}
+const completedPrompt = finishedPrompt;
 
 interface Generated {
   prompt: {

@@ -10,31 +10,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
-import { runModelsCommand, storeModelResolver } from '../../src/cli/models.ts';
 import { TuneInputError } from '../../src/domain/instant-tunes.ts';
 import { readFaceIdEmbeddings } from '../../src/engine/adapter-request.ts';
 import { openCheckpoint } from '../../src/engine/checkpoint/open.ts';
 import { detectUnetConfig } from '../../src/engine/models/unet.ts';
-import type { ModelResolver } from '../../src/engine/sd-generator.ts';
-import { SdGenerator } from '../../src/engine/sd-generator.ts';
-import { ThreadRunner } from '../../src/engine/thread-runner.ts';
-import { FastMockGenerator } from '../../src/jobs/fast-generator.ts';
 import { arcfacePath } from '../../src/post/faces/embedding.ts';
 import { nowIso } from '../../src/store/db.ts';
 import { insertTune, listTuneImages } from '../../src/store/tunes.ts';
 import { FaceIdTrainer } from '../../src/train/faceid.ts';
-import { FastTrainer } from '../../src/train/fast.ts';
-import { type Harness, harness, waitFor } from '../api/helpers.ts';
+import type { Harness } from '../api/helpers.ts';
 import { fixturePath } from '../helpers/fixtures.ts';
+import { finishedPrompt, type SdHarness, sdHarness } from '../helpers/sd-harness.ts';
 import { writeTinyArcface } from '../helpers/tiny-arcface.ts';
 import { writeTinyAdapter, writeTinyImageEncoder } from '../helpers/tiny-ip-adapter.ts';
 import { samplePhotoPath } from '../unit/post/faces/images.ts';
 
 const BASE_TUNE = 690205;
+let sd: SdHarness;
 let h: Harness;
-let generator: SdGenerator;
 let modelsDir: string;
-let resolver: ModelResolver | undefined;
 
 before(async () => {
   modelsDir = mkdtempSync(join(tmpdir(), 'atelier-e2e-ip-'));
@@ -45,68 +39,22 @@ before(async () => {
   for (const k of ['ipadapter', 'reference', 'composition', 'faceid'] as const)
     writeTinyAdapter(modelsDir, k, unet);
   writeTinyArcface(arcfacePath(modelsDir));
-  const runner = new ThreadRunner({
-    cacheDir: join(process.cwd(), '.cache', 'graphs'),
-    session: { intraOpThreads: 1 },
+  sd = await sdHarness({
+    baseTune: BASE_TUNE,
+    name: 'tiny-sd15-ip',
+    defaultSteps: 2,
+    modelsDir,
+    trainers: [new FaceIdTrainer({ modelsDir })],
   });
-  const lazy: ModelResolver = {
-    baseModel: (t) => (resolver as ModelResolver).baseModel(t),
-    loraFile: (id) => (resolver as ModelResolver).loraFile(id),
-  };
-  generator = new SdGenerator(runner, lazy, { format: 'png', modelsDir });
-  h = await harness(
-    { jobLeaseMs: 120_000 },
-    {
-      engines: {
-        generators: [new FastMockGenerator(), generator],
-        trainers: [new FaceIdTrainer({ modelsDir }), new FastTrainer(50)],
-      },
-    },
-  );
-  resolver = storeModelResolver({
-    db: h.rt.svc.db,
-    blobs: h.rt.svc.blobs,
-    dataDir: h.config.dataDir,
-    loraDir: join(h.dir, 'loras'),
-  });
-  const lines: string[] = [];
-  const rc = await runModelsCommand(
-    [
-      'add',
-      fixturePath('sd-reference', 'model'),
-      '--name',
-      'tiny-sd15-ip',
-      '--tune-id',
-      String(BASE_TUNE),
-      '--tokenizer',
-      fixturePath('clip-tokenizer'),
-      '--default-sampler',
-      'euler',
-      '--default-steps',
-      '2',
-    ],
-    h.config,
-    { out: (l) => lines.push(l) },
-  );
-  assert.equal(rc, 0, lines.join('\n'));
+  h = sd.h;
 });
 
 after(async () => {
-  await h.close();
-  await generator.close();
+  await sd.close();
   rmSync(modelsDir, { recursive: true, force: true });
 });
 
-async function finished(url: string): Promise<Record<string, unknown>> {
-  return waitFor(
-    async () => {
-      const p = (await h.req({ method: 'GET', url })).json();
-      return ['completed', 'failed', 'cancelled'].includes(p.status) ? p : null;
-    },
-    `prompt ${url} finished`,
-    300_000,
-  );
-}
+const finished = (url: string) => finishedPrompt(h, url);
 
 async function generate(params: Record<string, unknown>, tune = BASE_TUNE): Promise<Uint8Array> {
   const res = await h.req({

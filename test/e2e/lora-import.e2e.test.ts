@@ -5,70 +5,23 @@
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
-import { runModelsCommand, storeModelResolver } from '../../src/cli/models.ts';
-import type { ModelResolver } from '../../src/engine/sd-generator.ts';
-import { SdGenerator } from '../../src/engine/sd-generator.ts';
-import { ThreadRunner } from '../../src/engine/thread-runner.ts';
-import { FastMockGenerator } from '../../src/jobs/fast-generator.ts';
-import { FastTrainer } from '../../src/train/fast.ts';
-import { type Harness, harness, type Json, multipart, safetensorsBytes, waitFor } from '../api/helpers.ts';
+import { type Harness, type Json, multipart, safetensorsBytes, waitFor } from '../api/helpers.ts';
 import { fixturePath } from '../helpers/fixtures.ts';
+import { type SdHarness, sdHarness } from '../helpers/sd-harness.ts';
 
 const BASE_TUNE = 690204;
 const LORA = readFileSync(fixturePath('sd-reference', 'lora', 'lora_kohya.safetensors'));
+let sd: SdHarness;
 let h: Harness;
-let generator: SdGenerator;
 
 before(async () => {
-  const runner = new ThreadRunner({
-    cacheDir: join(process.cwd(), '.cache', 'graphs'),
-    session: { intraOpThreads: 1 },
-  });
-  let resolver: ModelResolver | undefined;
-  const lazy: ModelResolver = {
-    baseModel: (t) => (resolver as ModelResolver).baseModel(t),
-    loraFile: (id) => (resolver as ModelResolver).loraFile(id),
-  };
-  generator = new SdGenerator(runner, lazy, { format: 'png' });
-  h = await harness(
-    { jobLeaseMs: 120_000 },
-    { engines: { generators: [new FastMockGenerator(), generator], trainers: [new FastTrainer(50)] } },
-  );
-  resolver = storeModelResolver({
-    db: h.rt.svc.db,
-    blobs: h.rt.svc.blobs,
-    dataDir: h.config.dataDir,
-    loraDir: join(h.dir, 'loras'),
-  });
-  const lines: string[] = [];
-  const rc = await runModelsCommand(
-    [
-      'add',
-      fixturePath('sd-reference', 'model'),
-      '--name',
-      'tiny-sd15',
-      '--tune-id',
-      String(BASE_TUNE),
-      '--tokenizer',
-      fixturePath('clip-tokenizer'),
-      '--default-sampler',
-      'euler',
-      '--default-steps',
-      '3',
-    ],
-    h.config,
-    { out: (l) => lines.push(l) },
-  );
-  assert.equal(rc, 0, lines.join('\n'));
+  sd = await sdHarness({ baseTune: BASE_TUNE, name: 'tiny-sd15', defaultSteps: 3 });
+  h = sd.h;
 });
 
-after(async () => {
-  await h.close();
-  await generator.close();
-});
+after(() => sd.close());
 
 let n = 0;
 async function importLora(
