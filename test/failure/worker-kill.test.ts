@@ -115,12 +115,18 @@ for (const mode of modes) {
           .where('status', '=', 'processing')
           .execute();
         assert.deepEqual(processing, []);
+        // a job is settled just after its prompt is marked completed, so the killed worker may have completed a
+        // prompt without settling its job: that job is settled when it is retaken after its lease expires
+        const db = h.rt.svc.db;
         if (!s.overrides.queue) {
-          const jobs = await h.rt.svc.db
-            .selectFrom('jobs')
-            .select(['subject_id', 'status'])
-            .where('type', '=', 'prompt')
-            .execute();
+          const readJobs = () =>
+            db.selectFrom('jobs').select(['subject_id', 'status']).where('type', '=', 'prompt').execute();
+          await waitFor(
+            async () => (await readJobs()).every((j) => j.status === 'completed'),
+            'every prompt job settled',
+            60_000,
+          ).catch(() => {});
+          const jobs = await readJobs();
           assert.equal(jobs.length, PROMPTS, 'one job per prompt');
           assert.ok(
             jobs.every((j) => j.status === 'completed'),
@@ -130,8 +136,13 @@ for (const mode of modes) {
           const c = h.rt.svc.queue as unknown as {
             depth(): Promise<{ type: string; state: string; count: number }[]>;
           };
-          const prompts = (await c.depth()).filter((d) => d.type === 'prompt');
-          assert.deepEqual(prompts, [{ type: 'prompt', state: 'completed', count: PROMPTS }]);
+          const readDepth = async () => (await c.depth()).filter((d) => d.type === 'prompt');
+          await waitFor(
+            async () => (await readDepth()).every((d) => d.state === 'completed'),
+            'every prompt job settled',
+            60_000,
+          ).catch(() => {});
+          assert.deepEqual(await readDepth(), [{ type: 'prompt', state: 'completed', count: PROMPTS }]);
         }
       } finally {
         second.child.kill('SIGTERM');
