@@ -16,6 +16,7 @@ import { generateWithControl } from '../../../src/engine/pipeline/controlnet.ts'
 import { InProcessRunner } from '../../../src/engine/pipeline-runner.ts';
 import { SdGenerator } from '../../../src/engine/sd-generator.ts';
 import { fixturePath } from '../../helpers/fixtures.ts';
+import { generationRequest } from '../../helpers/generation-request.ts';
 import { GRAPH_CACHE, tempDir } from './pipeline/helpers.ts';
 
 const CONTROLNET = () => fixturePath('sd-reference', 'checkpoint', 'controlnet-tiny-public.safetensors');
@@ -196,36 +197,8 @@ function describe_controlnet_lora() {
     rmSync(modelsDir, { recursive: true, force: true });
   });
 
-  const request = (input: Buffer, over: Partial<GenerationRequest> = {}): GenerationRequest => ({
-    tune: { id: 1, branch: 'sd15', modelType: null, token: '', name: 'base', weightsKey: null },
-    loras: [],
-    text: 'a cat',
-    negativePrompt: '',
-    numImages: 1,
-    width: 64,
-    height: 64,
-    seed: 3,
-    steps: 2,
-    cfgScale: 7.5,
-    scheduler: 'euler',
-    useLpw: false,
-    style: null,
-    superResolution: false,
-    inpaintFaces: false,
-    hiresFix: false,
-    faceCorrect: false,
-    faceSwap: false,
-    colorGrading: null,
-    filmGrain: false,
-    controlnet: 'canny',
-    controlnetConditioningScale: null,
-    controlnetTxt2img: true,
-    denoisingStrength: 0.8,
-    loraScale: null,
-    inputImage: input,
-    maskImage: null,
-    ...over,
-  });
+  const request = (input: Buffer, over: Partial<GenerationRequest> = {}): GenerationRequest =>
+    generationRequest({ seed: 3, controlnet: 'canny', controlnetTxt2img: true, inputImage: input, ...over });
   const loraTune = { id: 7, branch: 'sd15', modelType: 'lora', token: 'ohwx', name: 'cat', weightsKey: 'w' };
   const run = async (req: GenerationRequest) => {
     const r = await gen.generate(req, { signal: new AbortController().signal });

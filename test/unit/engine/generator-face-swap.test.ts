@@ -17,6 +17,7 @@ import { FastMockGenerator } from '../../../src/jobs/fast-generator.ts';
 import { openFaceEmbedder } from '../../../src/post/faces/embedding.ts';
 import { embedderKey, meanIdentity } from '../../../src/post/faces/swap.ts';
 import { fixturePath } from '../../helpers/fixtures.ts';
+import { generationRequest } from '../../helpers/generation-request.ts';
 import { noise, samplePhotoPath } from '../post/faces/images.ts';
 import { installArcface, installSwap } from '../post/faces/tiny-nets.ts';
 import { GRAPH_CACHE, tempDir } from './pipeline/helpers.ts';
@@ -68,36 +69,13 @@ after(async () => {
 });
 
 function request(tuneId: number, over: Partial<GenerationRequest> = {}): GenerationRequest {
-  return {
+  return generationRequest({
     tune: { id: tuneId, branch: 'sd15', modelType: 'lora', token: 'ohwx', name: 'man', weightsKey: null },
-    loras: [],
     text: 'a photo',
-    negativePrompt: '',
-    numImages: 1,
-    width: 64,
-    height: 64,
     seed: 3,
-    steps: 2,
-    cfgScale: 7.5,
-    scheduler: 'euler',
-    useLpw: false,
-    style: null,
-    superResolution: false,
-    inpaintFaces: false,
-    hiresFix: false,
-    faceCorrect: false,
     faceSwap: true,
-    colorGrading: null,
-    filmGrain: false,
-    controlnet: null,
-    controlnetConditioningScale: null,
-    controlnetTxt2img: false,
-    denoisingStrength: 0.8,
-    loraScale: null,
-    inputImage: null,
-    maskImage: null,
     ...over,
-  };
+  });
 }
 
 const run = (req: GenerationRequest, phases: string[] = []) =>

@@ -12,6 +12,7 @@ import { ModelManager } from '../../../src/engine/model-manager.ts';
 import { InProcessRunner } from '../../../src/engine/pipeline-runner.ts';
 import { SdGenerator } from '../../../src/engine/sd-generator.ts';
 import { fixturePath } from '../../helpers/fixtures.ts';
+import { generationRequest } from '../../helpers/generation-request.ts';
 import { GRAPH_CACHE, tempDir } from './pipeline/helpers.ts';
 
 let modelsDir: string;
@@ -53,36 +54,7 @@ after(async () => {
 });
 
 function request(over: Partial<GenerationRequest> = {}): GenerationRequest {
-  return {
-    tune: { id: 1, branch: 'sd15', modelType: null, token: '', name: 'base', weightsKey: null },
-    loras: [],
-    text: 'a cat',
-    negativePrompt: '',
-    numImages: 1,
-    width: 64,
-    height: 64,
-    seed: 1,
-    steps: 2,
-    cfgScale: 7.5,
-    scheduler: 'euler',
-    useLpw: false,
-    style: null,
-    superResolution: false,
-    inpaintFaces: false,
-    hiresFix: false,
-    faceCorrect: false,
-    faceSwap: false,
-    colorGrading: null,
-    filmGrain: false,
-    controlnet: null,
-    controlnetConditioningScale: null,
-    controlnetTxt2img: false,
-    denoisingStrength: 0.8,
-    loraScale: null,
-    inputImage: null,
-    maskImage: null,
-    ...over,
-  };
+  return generationRequest(over);
 }
 
 async function run(req: GenerationRequest, phases: string[] = []): Promise<GenerationResult> {

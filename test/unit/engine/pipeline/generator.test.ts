@@ -8,6 +8,7 @@ import { ModelManager } from '../../../../src/engine/model-manager.ts';
 import { cropCentre } from '../../../../src/engine/pipeline/images.ts';
 import { canvasSize, promptTextOf, SdGenerator } from '../../../../src/engine/sd-generator.ts';
 import { fixturePath } from '../../../helpers/fixtures.ts';
+import { generationRequest } from '../../../helpers/generation-request.ts';
 import { GRAPH_CACHE } from './helpers.ts';
 
 const manager = new ModelManager({ cacheDir: GRAPH_CACHE, session: { intraOpThreads: 1 } });
@@ -28,36 +29,7 @@ const gen = new SdGenerator(manager, {
 });
 
 function request(over: Partial<GenerationRequest> = {}): GenerationRequest {
-  return {
-    tune: { id: 1, branch: 'sd15', modelType: null, token: '', name: 'base', weightsKey: null },
-    loras: [],
-    text: 'a cat',
-    negativePrompt: '',
-    numImages: 1,
-    width: 64,
-    height: 64,
-    seed: 1,
-    steps: 3,
-    cfgScale: 7.5,
-    scheduler: 'euler',
-    useLpw: false,
-    style: null,
-    superResolution: false,
-    inpaintFaces: false,
-    hiresFix: false,
-    faceCorrect: false,
-    faceSwap: false,
-    colorGrading: null,
-    filmGrain: false,
-    controlnet: null,
-    controlnetConditioningScale: null,
-    controlnetTxt2img: false,
-    denoisingStrength: 0.8,
-    loraScale: null,
-    inputImage: null,
-    maskImage: null,
-    ...over,
-  };
+  return generationRequest({ steps: 3, ...over });
 }
 
 test('capabilities: sd15 and sd21, every API scheduler, no ControlNet without a models dir, the post stages, not a mock', () => {
